@@ -1,0 +1,254 @@
+package cluster
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"time"
+
+	"github.com/peerkit/peerkit/internal/wire"
+	"github.com/peerkit/peerkit/transport"
+)
+
+// The handshake (PROTOCOL.md, "Handshake"): both sides send a hello at
+// once; if either has a secret, both send a proof; the listener then sends
+// its verdict. Only fixed binary layouts are parsed before the verdict: no
+// codec ever runs on bytes from a peer that has not completed it.
+
+// hello builds this node's hello with a fresh nonce.
+func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
+	h := &wire.Hello{
+		Version:  wire.Version,
+		Instance: n.self.Instance,
+		Codec:    n.opts.codec.Name(),
+		Addr:     n.self.Addr,
+		Meta:     *n.meta.Load(),
+	}
+	if n.opts.secret != nil {
+		h.Flags |= wire.FlagAuth
+	}
+	if explicit {
+		h.Flags |= wire.FlagExplicit
+	}
+	rand.Read(h.Nonce[:])
+	raw, err := h.Append(nil)
+	if err != nil {
+		panic("cluster: own hello invalid: " + err.Error()) // options were validated
+	}
+	return h, raw
+}
+
+// checkHello reports why this node cannot talk to the peer that sent h.
+func (n *Node) checkHello(h *wire.Hello) (code byte, cause error) {
+	switch {
+	case h.Codec != n.opts.codec.Name():
+		return wire.VerdictIncompatible, fmt.Errorf("%w: peer uses codec %q, this node %q", ErrIncompatible, h.Codec, n.opts.codec.Name())
+	case h.Flags&wire.FlagAuth != 0 && n.opts.secret == nil:
+		return wire.VerdictUnauthorized, fmt.Errorf("%w: peer requires a secret, this node has none", ErrUnauthorized)
+	case h.Flags&wire.FlagAuth == 0 && n.opts.secret != nil:
+		return wire.VerdictUnauthorized, fmt.Errorf("%w: peer has no secret, this node requires one", ErrUnauthorized)
+	case h.Instance == n.self.Instance:
+		return wire.VerdictSelf, ErrSelf
+	}
+	return wire.VerdictAccept, nil
+}
+
+// helloError turns a failure to read the peer's hello into a cause.
+func helloError(err error) error {
+	switch {
+	case errors.Is(err, wire.ErrNotPeerkit), errors.Is(err, wire.ErrMalformed):
+		return fmt.Errorf("%w: %v", ErrNotPeerkit, err)
+	case errors.Is(err, wire.ErrVersion):
+		return fmt.Errorf("%w: %v", ErrIncompatible, err)
+	case errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("peer closed the connection during the handshake: %w", err)
+	}
+	return err
+}
+
+// exchangeProofs runs mutual authentication once both hellos are known.
+func (n *Node) exchangeProofs(conn net.Conn, role byte, dialerHello, listenerHello []byte) error {
+	exporter, err := exporterKey(conn)
+	if err != nil {
+		return err
+	}
+	peerRole := wire.RoleListener
+	if role == wire.RoleListener {
+		peerRole = wire.RoleDialer
+	}
+	if _, err := conn.Write(wire.Proof(n.opts.secret, role, dialerHello, listenerHello, exporter)); err != nil {
+		return err
+	}
+	var got [wire.ProofLen]byte
+	if _, err := io.ReadFull(conn, got[:]); err != nil {
+		return helloError(err)
+	}
+	if !wire.VerifyProof(got[:], n.opts.secret, peerRole, dialerHello, listenerHello, exporter) {
+		return fmt.Errorf("%w: wrong secret", ErrUnauthorized)
+	}
+	return nil
+}
+
+// exporterKey binds proofs to the TLS session when there is one.
+func exporterKey(conn net.Conn) ([]byte, error) {
+	tc, ok := conn.(transport.TLSConn)
+	if !ok {
+		return nil, nil
+	}
+	cs := tc.ConnectionState()
+	if !cs.HandshakeComplete {
+		return nil, nil
+	}
+	return cs.ExportKeyingMaterial(wire.ExporterLabel, nil, wire.ExporterLen)
+}
+
+// dialHandshake runs the dialer's side on conn and returns the peer's
+// hello with the listener's verdict.
+func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, string, error) {
+	_, ours := n.hello(explicit)
+	if _, err := conn.Write(ours); err != nil {
+		return nil, 0, "", err
+	}
+	theirs, raw, err := wire.ReadHello(conn)
+	if err != nil {
+		return nil, 0, "", helloError(err)
+	}
+	if _, cause := n.checkHello(theirs); cause != nil {
+		return theirs, 0, "", cause
+	}
+	if n.opts.secret != nil {
+		if err := n.exchangeProofs(conn, wire.RoleDialer, ours, raw); err != nil {
+			return theirs, 0, "", err
+		}
+	}
+	code, reason, err := wire.ReadVerdict(conn)
+	if err != nil {
+		return theirs, 0, "", helloError(err)
+	}
+	return theirs, code, reason, nil
+}
+
+// serveConn runs the listener's side of the handshake on an accepted conn
+// and, if the peer is admitted, starts its link.
+func (n *Node) serveConn(conn net.Conn) {
+	stop := n.watch(nil, conn)
+	defer stop()
+	conn.SetDeadline(time.Now().Add(n.opts.handshakeTimeout))
+	from := conn.RemoteAddr().String()
+	fail := func(h *wire.Hello, code byte, cause error) {
+		if h != nil {
+			conn.Write(wire.AppendVerdict(nil, code, cause.Error()))
+			from = h.Addr
+		}
+		conn.Close()
+		n.stats.handshakeFailure(cause)
+		n.log.Warn("handshake refused", "remote", from, "conn", conn.RemoteAddr().String(), "err", cause)
+	}
+	_, ours := n.hello(false)
+	if _, err := conn.Write(ours); err != nil {
+		fail(nil, 0, err)
+		return
+	}
+	theirs, raw, err := wire.ReadHello(conn)
+	if err != nil {
+		fail(nil, 0, helloError(err))
+		return
+	}
+	if code, cause := n.checkHello(theirs); cause != nil {
+		fail(theirs, code, cause)
+		return
+	}
+	if n.opts.secret != nil {
+		if err := n.exchangeProofs(conn, wire.RoleListener, raw, ours); err != nil {
+			fail(theirs, wire.VerdictUnauthorized, err)
+			return
+		}
+	}
+	l, code, reason := n.admit(theirs, conn)
+	if code != wire.VerdictAccept {
+		conn.Write(wire.AppendVerdict(nil, code, reason))
+		conn.Close()
+		n.log.Debug("handshake declined", "remote", theirs.Addr, "verdict", wire.VerdictName(code), "reason", reason)
+		if code == wire.VerdictConflict {
+			// Take the claim on trust only if the claimed address answers
+			// with the new instance: dial it back.
+			n.wg.Go(func() { n.connect(n.ctx, theirs.Addr, dialVerify) })
+		}
+		return
+	}
+	if _, err := conn.Write(wire.AppendVerdict(nil, wire.VerdictAccept, "")); err != nil {
+		l.shutdown(err)
+		return
+	}
+	conn.SetDeadline(time.Time{})
+	l.start()
+	n.log.Info("remote added", "remote", theirs.Addr, "instance", theirs.Instance, "dialed", false)
+}
+
+// admit decides, under the lock, whether the peer that sent h may have a
+// link on conn, and if so makes it live.
+func (n *Node) admit(h *wire.Hello, conn net.Conn) (*link, byte, string) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return nil, wire.VerdictClosing, "node closing"
+	}
+	if h.Addr == n.self.Addr {
+		return nil, wire.VerdictSelf, "address is the listener's own"
+	}
+	if h.Flags&wire.FlagExplicit == 0 && n.buriedLocked(h.Addr, h.Instance) {
+		return nil, wire.VerdictGone, "closed on purpose; only an explicit Add reconnects"
+	}
+	e := n.remotes[h.Addr]
+	if e != nil && e.link != nil {
+		if e.link.peer.instance == h.Instance {
+			return nil, wire.VerdictDuplicate, "already linked"
+		}
+		return nil, wire.VerdictConflict, "address held by a live instance; verifying"
+	}
+	// Both dialled each other at once: keep the conn dialled by the
+	// smaller address. Both sides apply the same rule.
+	if e != nil && e.attempt != nil && h.Addr > n.self.Addr {
+		return nil, wire.VerdictDuplicate, "simultaneous dial; ours wins"
+	}
+	if n.numLinksLocked() >= n.opts.maxRemotes {
+		return nil, wire.VerdictBusy, "remote limit reached"
+	}
+	e = n.entryLocked(h.Addr)
+	l := newLink(n, n.peerForLocked(e, h), conn, false)
+	n.attachLocked(e, l)
+	return l, wire.VerdictAccept, ""
+}
+
+// peerForLocked returns the incarnation h describes, reusing e's if the
+// instance is the same (a reconnect keeps its Remote value).
+func (n *Node) peerForLocked(e *entry, h *wire.Hello) *peer {
+	if e.peer != nil && e.peer.instance == h.Instance {
+		meta := h.Meta
+		e.peer.meta.Store(&meta)
+		return e.peer
+	}
+	return newPeer(n, h.Addr, h.Instance, h.Meta)
+}
+
+// watch makes conn's I/O fail at once when ctx (if not nil) or the node
+// ends, until stop is called. The goroutine belongs to the node.
+func (n *Node) watch(ctx interface{ Done() <-chan struct{} }, conn net.Conn) (stop func()) {
+	done := make(chan struct{})
+	var ctxDone <-chan struct{}
+	if ctx != nil {
+		ctxDone = ctx.Done()
+	}
+	n.wg.Go(func() {
+		select {
+		case <-done:
+			return
+		case <-ctxDone:
+		case <-n.ctx.Done():
+		}
+		conn.SetDeadline(time.Unix(1, 0))
+	})
+	return func() { close(done) }
+}

@@ -1,0 +1,396 @@
+package cluster
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/peerkit/peerkit/codec"
+	"github.com/peerkit/peerkit/internal/wire"
+)
+
+const linkBufferSize = 16 << 10
+
+var (
+	errGoodbye  = errors.New("remote said goodbye")
+	errLeft     = errors.New("closed locally")
+	errReplaced = errors.New("replaced by a new instance")
+)
+
+// outFrame is one frame waiting in a link's send queue: a data payload
+// (body, already copied from the caller) or a control message (encoded by
+// the writer, which owns the link's stream encoder).
+type outFrame struct {
+	typ  byte
+	body []byte
+	ctl  *wire.Control
+}
+
+// link is one live connection to one remote. It owns two goroutines: the
+// reader (frames to the Inbox or to membership) and the writer (the send
+// queue to the conn, batched, with heartbeats when idle).
+type link struct {
+	n      *Node
+	peer   *peer
+	conn   net.Conn
+	dialed bool // this node dialled the conn
+
+	queue      chan outFrame
+	done       chan struct{} // closed by shutdown
+	leaving    chan struct{} // closed by leave: say goodbye, then shut down
+	readerDone chan struct{}
+	closeOnce  sync.Once
+	leaveOnce  sync.Once
+
+	heard atomic.Int64 // unix nanoseconds when bytes last arrived
+	stats linkStats
+}
+
+func newLink(n *Node, p *peer, conn net.Conn, dialed bool) *link {
+	l := &link{
+		n:          n,
+		peer:       p,
+		conn:       conn,
+		dialed:     dialed,
+		queue:      make(chan outFrame, n.opts.sendQueueSize),
+		done:       make(chan struct{}),
+		leaving:    make(chan struct{}),
+		readerDone: make(chan struct{}),
+	}
+	l.heard.Store(time.Now().UnixNano())
+	return l
+}
+
+// start runs the link's goroutines; the node's WaitGroup owns them.
+func (l *link) start() {
+	l.n.wg.Go(l.readLoop)
+	l.n.wg.Go(l.writeLoop)
+}
+
+// shutdown ends the link at once, for cause, and tells membership. It must
+// not be called with the node's lock held.
+func (l *link) shutdown(cause error) {
+	l.closeOnce.Do(func() {
+		close(l.done)
+		l.conn.Close()
+		l.n.linkDown(l, cause)
+	})
+}
+
+// leave asks the writer to flush what is queued, send a goodbye and close.
+func (l *link) leave() {
+	l.leaveOnce.Do(func() { close(l.leaving) })
+}
+
+// enqueue waits for room in the send queue until ctx ends, the link goes
+// down, or the network timeout passes.
+func (l *link) enqueue(ctx context.Context, f outFrame) error {
+	select {
+	case <-l.done:
+		return ErrUnknownRemote
+	case <-l.leaving:
+		return ErrUnknownRemote
+	default:
+	}
+	select {
+	case l.queue <- f:
+		return nil
+	default:
+	}
+	t := time.NewTimer(l.n.opts.networkTimeout)
+	defer t.Stop()
+	select {
+	case l.queue <- f:
+		return nil
+	case <-l.done:
+		return ErrUnknownRemote
+	case <-l.leaving:
+		return ErrUnknownRemote
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return ErrSendTimeout
+	}
+}
+
+// tryEnqueue queues f if there is room, without waiting.
+func (l *link) tryEnqueue(f outFrame) bool {
+	select {
+	case l.queue <- f:
+		return true
+	default:
+		l.stats.dropped.Add(1)
+		return false
+	}
+}
+
+// deadlineReader gives every read that has to wait on the network the
+// network timeout: liveness is judged only while the reader waits on the
+// network, never while it waits for room in the Inbox.
+type deadlineReader struct{ l *link }
+
+func (d deadlineReader) Read(p []byte) (int, error) {
+	c := d.l.conn
+	if err := c.SetReadDeadline(time.Now().Add(d.l.n.opts.networkTimeout)); err != nil {
+		return 0, err
+	}
+	n, err := c.Read(p)
+	if n > 0 {
+		d.l.heard.Store(time.Now().UnixNano())
+	}
+	return n, err
+}
+
+func (l *link) readLoop() {
+	defer close(l.readerDone)
+	n := l.n
+	br := bufio.NewReaderSize(deadlineReader{l}, linkBufferSize)
+	var chunk chunkReader
+	dec := n.opts.codec.NewDecoder(&chunk)
+	var ctlBuf []byte
+	from := Remote{l.peer}
+	for {
+		typ, size, err := wire.ReadFrameHeader(br, n.opts.maxMessageSize, maxControlSize)
+		if err != nil {
+			l.shutdown(readError(err))
+			return
+		}
+		switch typ {
+		case wire.FrameData:
+			buf := make([]byte, size)
+			if _, err := io.ReadFull(br, buf); err != nil {
+				l.shutdown(readError(err))
+				return
+			}
+			l.stats.msgsIn.Add(1)
+			l.stats.bytesIn.Add(uint64(size))
+			select {
+			case n.inbox <- &Message{From: from, Payload: buf}:
+			case <-l.leaving: // we are leaving: the application no longer reads
+			case <-l.done:
+				return
+			}
+		case wire.FrameControl:
+			if cap(ctlBuf) < size {
+				ctlBuf = make([]byte, size)
+			}
+			ctlBuf = ctlBuf[:size]
+			if _, err := io.ReadFull(br, ctlBuf); err != nil {
+				l.shutdown(readError(err))
+				return
+			}
+			chunk.reset(ctlBuf)
+			var c wire.Control
+			if err := dec.Decode(&c); err != nil {
+				l.shutdown(&protocolError{"decoding control message", err})
+				return
+			}
+			if chunk.Len() != 0 {
+				l.shutdown(&protocolError{"control frame", errors.New("trailing bytes")})
+				return
+			}
+			n.handleControl(l, &c)
+		case wire.FrameHeartbeat:
+		case wire.FrameGoodbye:
+			n.remoteLeft(l)
+			return
+		}
+	}
+}
+
+func (l *link) writeLoop() {
+	n := l.n
+	w := &frameWriter{bw: bufio.NewWriterSize(l.conn, linkBufferSize)}
+	w.enc = n.opts.codec.NewEncoder(&w.encBuf)
+	tick := time.NewTicker(n.opts.healthyInterval)
+	defer tick.Stop()
+	defer l.dropQueued()
+	wrote := false
+	for {
+		select {
+		case f := <-l.queue:
+			if err := l.writeBatch(w, f); err != nil {
+				l.shutdown(err)
+				return
+			}
+			wrote = true
+		case <-tick.C:
+			if !wrote {
+				err := w.frame(wire.FrameHeartbeat, nil)
+				if err == nil {
+					err = w.bw.Flush()
+				}
+				if err != nil {
+					l.shutdown(err)
+					return
+				}
+			}
+			wrote = false
+		case <-l.leaving:
+			l.sayGoodbye(w)
+			return
+		case <-l.done:
+			return
+		}
+	}
+}
+
+// writeBatch writes f and whatever else is queued, then flushes: one
+// flush per burst, not per message.
+func (l *link) writeBatch(w *frameWriter, f outFrame) error {
+	for {
+		if err := l.write(w, f); err != nil {
+			return err
+		}
+		select {
+		case f = <-l.queue:
+			continue
+		default:
+		}
+		return w.bw.Flush()
+	}
+}
+
+func (l *link) write(w *frameWriter, f outFrame) error {
+	if f.ctl != nil {
+		return w.control(f.ctl)
+	}
+	l.stats.msgsOut.Add(1)
+	l.stats.bytesOut.Add(uint64(len(f.body)))
+	return w.frame(f.typ, f.body)
+}
+
+// sayGoodbye flushes what is queued, sends a goodbye, and lingers until
+// the remote closes its end (it does once it reads the goodbye) or the
+// network timeout passes, so that closing cannot reset the connection
+// before the goodbye is read.
+func (l *link) sayGoodbye(w *frameWriter) {
+	deadline := time.Now().Add(l.n.opts.networkTimeout)
+	l.conn.SetWriteDeadline(deadline)
+	err := func() error {
+		for {
+			select {
+			case f := <-l.queue:
+				if err := l.write(w, f); err != nil {
+					return err
+				}
+				continue
+			default:
+			}
+			break
+		}
+		if err := w.frame(wire.FrameGoodbye, nil); err != nil {
+			return err
+		}
+		return w.bw.Flush()
+	}()
+	if err == nil {
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-l.readerDone:
+		case <-l.done:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+	l.shutdown(errLeft)
+}
+
+// dropQueued counts the messages that will never be sent.
+func (l *link) dropQueued() {
+	for {
+		select {
+		case f := <-l.queue:
+			if f.ctl == nil {
+				l.stats.dropped.Add(1)
+			}
+		default:
+			return
+		}
+	}
+}
+
+// frameWriter writes frames to a buffered conn; only the writer goroutine
+// uses it.
+type frameWriter struct {
+	bw     *bufio.Writer
+	enc    codec.Encoder
+	encBuf bytes.Buffer
+	hdr    [wire.FrameHeaderLen]byte
+}
+
+func (w *frameWriter) frame(typ byte, body []byte) error {
+	wire.PutFrameHeader(w.hdr[:], typ, len(body))
+	if _, err := w.bw.Write(w.hdr[:]); err != nil {
+		return err
+	}
+	_, err := w.bw.Write(body)
+	return err
+}
+
+func (w *frameWriter) control(c *wire.Control) error {
+	w.encBuf.Reset()
+	if err := w.enc.Encode(c); err != nil {
+		return &protocolError{"encoding control message", err}
+	}
+	if w.encBuf.Len() > maxControlSize {
+		return &protocolError{"encoding control message", errors.New("exceeds control frame limit")}
+	}
+	return w.frame(wire.FrameControl, w.encBuf.Bytes())
+}
+
+// chunkReader presents one control frame's body to the stream decoder and
+// reports io.EOF at its end, so a decoder never reads past a frame.
+type chunkReader struct {
+	b []byte
+}
+
+func (c *chunkReader) reset(b []byte) { c.b = b }
+func (c *chunkReader) Len() int       { return len(c.b) }
+
+func (c *chunkReader) Read(p []byte) (int, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	n := copy(p, c.b)
+	c.b = c.b[n:]
+	return n, nil
+}
+
+func (c *chunkReader) ReadByte() (byte, error) {
+	if len(c.b) == 0 {
+		return 0, io.EOF
+	}
+	b := c.b[0]
+	c.b = c.b[1:]
+	return b, nil
+}
+
+// protocolError is a peer breaking the protocol after the handshake.
+type protocolError struct {
+	what string
+	err  error
+}
+
+func (e *protocolError) Error() string { return "protocol violation: " + e.what + ": " + e.err.Error() }
+func (e *protocolError) Unwrap() error { return e.err }
+
+// readError names a silent peer as such.
+func readError(err error) error {
+	var ne net.Error
+	if errors.As(err, &ne) && ne.Timeout() {
+		return errSilent
+	}
+	if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrUnknownFrame) {
+		return &protocolError{"frame header", err}
+	}
+	return err
+}
+
+var errSilent = errors.New("silent past the network timeout")

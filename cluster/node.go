@@ -1,0 +1,402 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/peerkit/peerkit/internal/wire"
+)
+
+// Node is one member of a cluster: it listens for peers, keeps a link to
+// every remote it knows, and delivers their messages to Inbox.
+//
+// All methods are safe for concurrent use.
+type Node struct {
+	// Inbox delivers the messages other nodes send to this one, in order
+	// per sender. It is closed when Close returns. While the application
+	// does not drain it, the node stops reading from its links (the
+	// transport's backpressure reaches the senders) and removes nobody.
+	Inbox <-chan *Message
+
+	inbox  chan *Message
+	opts   options
+	ln     net.Listener
+	self   wire.Peer
+	meta   atomic.Pointer[[]byte]
+	log    *slog.Logger
+	events *dispatcher
+	stats  nodeStats
+
+	ctx    context.Context // ends when Close begins
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // every goroutine of the node but the dispatcher
+	closed chan struct{}  // closed when Close has finished
+
+	mu          sync.Mutex // guards the fields below; never held across I/O or callbacks
+	closing     bool
+	remotes     map[string]*entry
+	tombs       map[string]tombstone
+	upCh        chan struct{} // closed and replaced whenever a link comes up
+	upGen       uint64
+	gossipDials chan struct{} // bounds dials started because of gossip
+}
+
+// New starts a node listening on addr ("host:port"; port 0 picks a free
+// one) with the given options. The node is ready to Add peers and accept
+// them when New returns.
+func New(addr string, opts ...Option) (*Node, error) {
+	o := defaultOptions()
+	for _, opt := range opts {
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	ln, err := o.transport.Listen(addr)
+	if err != nil {
+		return nil, fmt.Errorf("cluster: listen %s: %w", addr, err)
+	}
+	adv := o.advertiseAddr
+	if adv == "" {
+		adv = ln.Addr().String()
+		if len(adv) > wire.MaxAddr {
+			ln.Close()
+			return nil, fmt.Errorf("cluster: listen address %q is too long to advertise", adv)
+		}
+	}
+	n := &Node{
+		inbox:       make(chan *Message, o.inboxSize),
+		opts:        o,
+		ln:          ln,
+		self:        wire.Peer{Addr: adv, Instance: newInstanceID()},
+		events:      newDispatcher(),
+		closed:      make(chan struct{}),
+		remotes:     make(map[string]*entry),
+		tombs:       make(map[string]tombstone),
+		upCh:        make(chan struct{}),
+		gossipDials: make(chan struct{}, 128),
+	}
+	n.Inbox = n.inbox
+	n.meta.Store(&o.meta)
+	n.log = o.logger.With("node", adv)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	go n.events.run()
+	n.wg.Go(n.acceptLoop)
+	n.wg.Go(n.maintain)
+	n.log.Info("node started", "instance", n.self.Instance, "transport", fmt.Sprintf("%T", o.transport), "codec", o.codec.Name())
+	return n, nil
+}
+
+func newInstanceID() uint64 {
+	var b [8]byte
+	for {
+		rand.Read(b[:])
+		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
+			return id
+		}
+	}
+}
+
+// Addr returns the address the node listens on.
+func (n *Node) Addr() net.Addr { return n.ln.Addr() }
+
+// AdvertiseAddr returns the address other nodes know this node by.
+func (n *Node) AdvertiseAddr() string { return n.self.Addr }
+
+// Instance returns the random id this node drew when it started.
+func (n *Node) Instance() uint64 { return n.self.Instance }
+
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.closing
+}
+
+// hold keeps Close from finishing while a caller's goroutine may start
+// node goroutines. It fails once Close has begun.
+func (n *Node) hold() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closing {
+		return false
+	}
+	n.wg.Add(1)
+	return true
+}
+
+// Add connects to the node at addr and returns once the handshake with it
+// is done (nil) or has failed. Through it the node learns, and connects
+// to, every peer the other node knows. Add on an address that is already
+// connected returns nil at once. An explicit Add overrides a goodbye
+// remembered for addr.
+func (n *Node) Add(addr string) error {
+	return n.AddContext(context.Background(), addr)
+}
+
+// AddContext is Add with a context that bounds the whole operation (the
+// network timeout bounds it too).
+func (n *Node) AddContext(ctx context.Context, addr string) error {
+	if addr == n.self.Addr {
+		return ErrSelf
+	}
+	if !n.hold() {
+		return ErrClosed
+	}
+	defer n.wg.Done()
+	n.mu.Lock()
+	delete(n.tombs, addr)
+	n.mu.Unlock()
+	err := n.connect(ctx, addr, dialExplicit)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, errPending):
+		// The peer has a link with us on another conn (both dialled at
+		// once) or is verifying a restart: wait for it.
+		var he *HandshakeError
+		if errors.As(err, &he) && n.waitUp(ctx, he.Addr, n.opts.networkTimeout) {
+			return nil
+		}
+	case errors.Is(err, ErrSelf):
+		return ErrSelf
+	}
+	return err
+}
+
+// Send queues payload for the remote and returns; the payload is copied
+// first, so the caller may reuse it. If the remote's send queue is full,
+// Send waits up to the network timeout, then returns ErrSendTimeout. Send
+// to a remote that is not connected returns ErrUnknownRemote.
+func (n *Node) Send(to Remote, payload []byte) error {
+	return n.SendContext(context.Background(), to, payload)
+}
+
+// SendContext is Send with a context that bounds the wait for room in a
+// full send queue.
+func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error {
+	if len(payload) > n.opts.maxMessageSize {
+		return ErrMessageTooLarge
+	}
+	if to.p == nil || to.p.node != n {
+		return ErrUnknownRemote
+	}
+	l := to.p.link.Load()
+	if l == nil {
+		if n.isClosed() {
+			return ErrClosed
+		}
+		return ErrUnknownRemote
+	}
+	buf := make([]byte, len(payload))
+	copy(buf, payload)
+	return l.enqueue(ctx, outFrame{typ: wire.FrameData, body: buf})
+}
+
+// Broadcast sends payload to every connected remote. A remote whose send
+// queue is full does not delay the others: the payload is queued for every
+// remote with room first, then Broadcast waits (up to the network timeout
+// each) for the rest. The error joins the failures, if any.
+func (n *Node) Broadcast(payload []byte) error {
+	if len(payload) > n.opts.maxMessageSize {
+		return ErrMessageTooLarge
+	}
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		return ErrClosed
+	}
+	links := make([]*link, 0, len(n.remotes))
+	for _, e := range n.remotes {
+		if e.link != nil {
+			links = append(links, e.link)
+		}
+	}
+	n.mu.Unlock()
+	buf := make([]byte, len(payload)) // shared: writers only read it
+	copy(buf, payload)
+	f := outFrame{typ: wire.FrameData, body: buf}
+	var full []*link
+	for _, l := range links {
+		select {
+		case l.queue <- f:
+		default:
+			full = append(full, l)
+		}
+	}
+	var errs []error
+	for _, l := range full {
+		if err := l.enqueue(context.Background(), f); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Remotes returns the connected remotes, sorted by address.
+func (n *Node) Remotes() []Remote {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.remotesLocked()
+}
+
+// RemoteAdded registers f to run whenever a remote is added (connected or
+// reconnected). Callbacks run on one goroutine of the node, one at a time,
+// in the order the events happened, and never under a node lock; a slow
+// callback delays later callbacks only. Callbacks may call any method but
+// Close.
+func (n *Node) RemoteAdded(f func(Remote)) { n.events.onAdded(f) }
+
+// RemoteRemoved registers f to run whenever a remote is removed, gracefully
+// or not. See RemoteAdded for how callbacks run.
+func (n *Node) RemoteRemoved(f func(Remote)) { n.events.onRemoved(f) }
+
+// RemoteChanged registers f to run after every addition or removal, with
+// the membership right after it (which f must not modify). See RemoteAdded
+// for how callbacks run.
+func (n *Node) RemoteChanged(f func([]Remote)) { n.events.onChanged(f) }
+
+// CloseRemote closes the link to r gracefully: queued messages are sent,
+// then a goodbye; neither side reconnects, and gossip from other nodes
+// does not bring r back (until an explicit Add on either side). It also
+// stops redialling r if it was lost. It returns ErrUnknownRemote if r is
+// not known.
+func (n *Node) CloseRemote(r Remote) error {
+	if r.p == nil || r.p.node != n {
+		return ErrUnknownRemote
+	}
+	n.mu.Lock()
+	e := n.remotes[r.p.addr]
+	if e == nil || e.peer != r.p {
+		n.mu.Unlock()
+		return ErrUnknownRemote
+	}
+	var l *link
+	if e.link != nil {
+		l = n.detachLocked(e)
+	}
+	e.loop = false
+	n.tombstoneLocked(e.addr, r.p.instance)
+	n.gcLocked(e)
+	n.mu.Unlock()
+	if l != nil {
+		l.leave()
+	}
+	n.log.Info("remote closed", "remote", r.p.addr, "instance", r.p.instance)
+	return nil
+}
+
+// Close leaves the cluster gracefully: every remote gets the messages
+// already queued for it and a goodbye, and will not redial this node. Close
+// returns when every goroutine of the node has stopped; then Inbox is
+// closed. It waits for a callback in progress, so it must not be called
+// from a callback. Close is idempotent; later calls wait for the first.
+func (n *Node) Close() error {
+	n.mu.Lock()
+	if n.closing {
+		n.mu.Unlock()
+		<-n.closed
+		return nil
+	}
+	n.closing = true
+	var links []*link
+	for _, e := range n.remotes {
+		if e.link != nil {
+			links = append(links, n.detachLocked(e))
+		}
+		e.loop = false
+	}
+	n.mu.Unlock()
+	n.cancel()
+	n.ln.Close()
+	for _, l := range links {
+		l.leave()
+	}
+	n.wg.Wait()
+	n.events.close()
+	<-n.events.done
+	close(n.inbox)
+	n.log.Info("node closed")
+	close(n.closed)
+	return nil
+}
+
+// acceptLoop hands each incoming conn to a handshake goroutine, as long as
+// fewer than the handshake limit are in progress.
+func (n *Node) acceptLoop() {
+	sem := make(chan struct{}, n.opts.maxHandshakes)
+	var delay time.Duration
+	for {
+		conn, err := n.ln.Accept()
+		if err != nil {
+			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// A transient failure (out of file descriptors): back off.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			n.log.Warn("accept failed", "err", err, "retry_in", delay)
+			t := time.NewTimer(delay)
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				t.Stop()
+				return
+			}
+			continue
+		}
+		delay = 0
+		select {
+		case sem <- struct{}{}:
+		default:
+			n.stats.handshakesShed.Add(1)
+			n.log.Debug("too many handshakes in progress; connection dropped", "conn", conn.RemoteAddr().String())
+			conn.Close()
+			continue
+		}
+		n.wg.Go(func() {
+			defer func() { <-sem }()
+			n.serveConn(conn)
+		})
+	}
+}
+
+// maintain runs periodic work: anti-entropy (the full view to one random
+// live link) and tombstone expiry.
+func (n *Node) maintain() {
+	t := time.NewTicker(n.opts.healthyInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
+			return
+		}
+		n.mu.Lock()
+		now := time.Now()
+		for a, tb := range n.tombs {
+			if now.After(tb.expires) {
+				delete(n.tombs, a)
+			}
+		}
+		var target *link
+		for _, e := range n.remotes { // map order is random enough
+			if e.link != nil {
+				target = e.link
+				break
+			}
+		}
+		if target != nil {
+			target.tryEnqueue(outFrame{ctl: &wire.Control{Peers: n.viewLocked(target.peer.addr)}})
+		}
+		n.mu.Unlock()
+	}
+}

@@ -1,0 +1,291 @@
+package cluster
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/peerkit/peerkit/codec"
+	"github.com/peerkit/peerkit/internal/wire"
+	"github.com/peerkit/peerkit/transport"
+	"github.com/peerkit/peerkit/transport/tcp"
+)
+
+// Option configures a Node. Options apply in order (the last one wins) and
+// the result is validated once, by New; an invalid value makes New return
+// an error that names the option.
+type Option func(*options) error
+
+// Defaults. The seed's values, where it had them, were 30 s healthy
+// interval, 10 s network timeout and a fixed 5 min reconnect interval.
+const (
+	DefaultHealthyInterval      = 1 * time.Second
+	DefaultNetworkTimeout       = 5 * time.Second
+	DefaultReconnectInterval    = 1 * time.Second
+	DefaultMaxReconnectInterval = 1 * time.Minute
+	DefaultInboxSize            = 1024
+	DefaultMaxMessageSize       = 4 << 20
+	DefaultSendQueueSize        = 1024
+	DefaultMaxHandshakes        = 128
+	DefaultMaxRemotes           = 4096
+	DefaultMaxPeerList          = 4096
+	DefaultTombstoneTTL         = 10 * time.Minute
+	DefaultMaxTombstones        = 4096
+	maxControlSize              = 4 << 20 // control frames: peer lists, meta
+)
+
+type options struct {
+	transport         transport.Transport
+	codec             codec.Codec
+	healthyInterval   time.Duration
+	networkTimeout    time.Duration
+	handshakeTimeout  time.Duration
+	reconnectBase     time.Duration
+	reconnectMax      time.Duration
+	reconnectAttempts int // 0: forever
+	logger            *slog.Logger
+	inboxSize         int
+	maxMessageSize    int
+	sendQueueSize     int
+	maxHandshakes     int
+	maxRemotes        int
+	maxPeerList       int
+	tombstoneTTL      time.Duration
+	maxTombstones     int
+	advertiseAddr     string
+	secret            []byte
+	meta              []byte
+}
+
+func defaultOptions() options {
+	return options{
+		codec:           codec.Gob,
+		healthyInterval: DefaultHealthyInterval,
+		networkTimeout:  DefaultNetworkTimeout,
+		reconnectBase:   DefaultReconnectInterval,
+		reconnectMax:    DefaultMaxReconnectInterval,
+		inboxSize:       DefaultInboxSize,
+		maxMessageSize:  DefaultMaxMessageSize,
+		sendQueueSize:   DefaultSendQueueSize,
+		maxHandshakes:   DefaultMaxHandshakes,
+		maxRemotes:      DefaultMaxRemotes,
+		maxPeerList:     DefaultMaxPeerList,
+		tombstoneTTL:    DefaultTombstoneTTL,
+		maxTombstones:   DefaultMaxTombstones,
+	}
+}
+
+// validate checks the combination of options and fills derived defaults.
+func (o *options) validate() error {
+	if o.healthyInterval >= o.networkTimeout {
+		return fmt.Errorf("cluster: WithHealthyInterval: %v must be shorter than the network timeout %v, or healthy peers time out", o.healthyInterval, o.networkTimeout)
+	}
+	if o.reconnectMax < o.reconnectBase {
+		o.reconnectMax = o.reconnectBase
+	}
+	if o.handshakeTimeout == 0 {
+		o.handshakeTimeout = o.networkTimeout
+	}
+	if o.transport == nil {
+		tr, err := tcp.New()
+		if err != nil {
+			return err
+		}
+		o.transport = tr
+	}
+	if o.logger == nil {
+		o.logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+func positive(name string, d time.Duration, set func(*options)) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("cluster: %s: must be positive, got %v", name, d)
+		}
+		set(o)
+		return nil
+	}
+}
+
+func atLeast(name string, n, min int, set func(*options)) Option {
+	return func(o *options) error {
+		if n < min {
+			return fmt.Errorf("cluster: %s: must be at least %d, got %d", name, min, n)
+		}
+		set(o)
+		return nil
+	}
+}
+
+// WithTransport sets how the node listens and dials. The default is TCP
+// (transport/tcp with its defaults). The node never closes a transport it
+// is given.
+func WithTransport(t transport.Transport) Option {
+	return func(o *options) error {
+		if t == nil {
+			return fmt.Errorf("cluster: WithTransport: transport is nil")
+		}
+		o.transport = t
+		return nil
+	}
+}
+
+// WithCodec sets the codec of control messages (default codec.Gob). Nodes
+// with different codecs refuse each other during the handshake.
+func WithCodec(c codec.Codec) Option {
+	return func(o *options) error {
+		if c == nil {
+			return fmt.Errorf("cluster: WithCodec: codec is nil")
+		}
+		if n := len(c.Name()); n == 0 || n > wire.MaxCodecName {
+			return fmt.Errorf("cluster: WithCodec: codec name must be 1..%d bytes, got %q", wire.MaxCodecName, c.Name())
+		}
+		o.codec = c
+		return nil
+	}
+}
+
+// WithHealthyInterval sets how often an idle link sends a heartbeat
+// (default 1 s). It must be shorter than the network timeout.
+func WithHealthyInterval(d time.Duration) Option {
+	return positive("WithHealthyInterval", d, func(o *options) { o.healthyInterval = d })
+}
+
+// WithNetworkTimeout sets how long a link may stay silent, while its reader
+// waits on the network, before the remote is removed ungracefully (default
+// 5 s). It also bounds dials, handshakes, and how long Send waits for room
+// in a full send queue.
+func WithNetworkTimeout(d time.Duration) Option {
+	return positive("WithNetworkTimeout", d, func(o *options) { o.networkTimeout = d })
+}
+
+// WithHandshakeTimeout bounds a whole handshake, on both sides (default:
+// the network timeout).
+func WithHandshakeTimeout(d time.Duration) Option {
+	return positive("WithHandshakeTimeout", d, func(o *options) { o.handshakeTimeout = d })
+}
+
+// WithReconnectInterval sets the base of the capped, jittered exponential
+// backoff with which ungracefully removed remotes are redialled (default
+// 1 s, doubling up to WithMaxReconnectInterval).
+func WithReconnectInterval(d time.Duration) Option {
+	return positive("WithReconnectInterval", d, func(o *options) { o.reconnectBase = d })
+}
+
+// WithMaxReconnectInterval caps the reconnect backoff (default 1 min).
+func WithMaxReconnectInterval(d time.Duration) Option {
+	return positive("WithMaxReconnectInterval", d, func(o *options) { o.reconnectMax = d })
+}
+
+// WithReconnectAttempts limits how many times an ungracefully removed
+// remote is redialled before it is forgotten. 0, the default, retries
+// forever.
+func WithReconnectAttempts(n int) Option {
+	return atLeast("WithReconnectAttempts", n, 0, func(o *options) { o.reconnectAttempts = n })
+}
+
+// WithLogger sets the structured logger (default: discard). It replaces
+// the seed's SetDebug.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return fmt.Errorf("cluster: WithLogger: logger is nil")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithInboxSize sets the capacity of the Inbox channel (default 1024).
+// When the Inbox is full the node stops reading from its links; the stream
+// transport's backpressure then reaches the senders. Nobody is removed
+// for it.
+func WithInboxSize(n int) Option {
+	return atLeast("WithInboxSize", n, 0, func(o *options) { o.inboxSize = n })
+}
+
+// WithMaxMessageSize sets the largest payload Send accepts and a peer may
+// send (default 4 MiB, at most 1 GiB). A frame that declares more is
+// refused from its header, before anything is allocated, and the link is
+// dropped.
+func WithMaxMessageSize(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > wire.MaxFrameLimit {
+			return fmt.Errorf("cluster: WithMaxMessageSize: must be 1..%d, got %d", wire.MaxFrameLimit, n)
+		}
+		o.maxMessageSize = n
+		return nil
+	}
+}
+
+// WithSendQueueSize sets how many messages may wait for one remote's
+// writer (default 1024). Send waits while the queue is full.
+func WithSendQueueSize(n int) Option {
+	return atLeast("WithSendQueueSize", n, 1, func(o *options) { o.sendQueueSize = n })
+}
+
+// WithMaxHandshakes bounds the incoming handshakes in progress at once
+// (default 128); connections beyond it are closed at once.
+func WithMaxHandshakes(n int) Option {
+	return atLeast("WithMaxHandshakes", n, 1, func(o *options) { o.maxHandshakes = n })
+}
+
+// WithMaxRemotes bounds the number of remotes (default 4096). Handshakes
+// beyond it are refused as busy, and gossiped peers are not dialled.
+func WithMaxRemotes(n int) Option {
+	return atLeast("WithMaxRemotes", n, 1, func(o *options) { o.maxRemotes = n })
+}
+
+// WithMaxPeerList bounds how many peers one gossip message may carry
+// (default 4096); the rest of a longer list is ignored.
+func WithMaxPeerList(n int) Option {
+	return atLeast("WithMaxPeerList", n, 1, func(o *options) { o.maxPeerList = n })
+}
+
+// WithTombstoneTTL sets how long a remote that said goodbye is kept from
+// being redialled because of gossip (default 10 min).
+func WithTombstoneTTL(d time.Duration) Option {
+	return positive("WithTombstoneTTL", d, func(o *options) { o.tombstoneTTL = d })
+}
+
+// WithAdvertiseAddr sets the address other nodes should dial to reach this
+// node (default: the listener's address). Set it when listening on a
+// wildcard address or behind a NAT.
+func WithAdvertiseAddr(addr string) Option {
+	return func(o *options) error {
+		if _, _, err := net.SplitHostPort(addr); err != nil || len(addr) > wire.MaxAddr {
+			return fmt.Errorf("cluster: WithAdvertiseAddr: %q is not host:port of at most %d bytes", addr, wire.MaxAddr)
+		}
+		o.advertiseAddr = addr
+		return nil
+	}
+}
+
+// WithSecret makes the node require that every peer prove knowledge of
+// the same secret (mutual HMAC challenge-response, bound to the TLS session
+// when the transport has one). The secret should hold at least 16 random
+// bytes.
+func WithSecret(secret []byte) Option {
+	return func(o *options) error {
+		if len(secret) < 16 {
+			return fmt.Errorf("cluster: WithSecret: secret must be at least 16 bytes, got %d", len(secret))
+		}
+		o.secret = append([]byte(nil), secret...)
+		return nil
+	}
+}
+
+// WithMeta sets metadata (at most 4096 bytes) carried in the handshake and
+// visible to peers as Remote.Meta. Node.SetMeta changes it later.
+func WithMeta(meta []byte) Option {
+	return func(o *options) error {
+		if len(meta) > wire.MaxMeta {
+			return fmt.Errorf("cluster: WithMeta: at most %d bytes, got %d", wire.MaxMeta, len(meta))
+		}
+		o.meta = append([]byte(nil), meta...)
+		return nil
+	}
+}

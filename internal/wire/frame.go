@@ -1,0 +1,66 @@
+package wire
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// Frame types (PROTOCOL.md, "Frames").
+const (
+	FrameData      byte = 0x01 // body: the application payload, opaque bytes
+	FrameControl   byte = 0x02 // body: one codec-encoded Control value
+	FrameHeartbeat byte = 0x03 // body: empty
+	FrameGoodbye   byte = 0x04 // body: empty; the sender leaves, do not redial
+)
+
+// FrameHeaderLen is the size of a frame header: a 4-byte big-endian body
+// length followed by a 1-byte frame type.
+const FrameHeaderLen = 5
+
+// MaxFrameLimit is the largest body length the protocol can express that
+// peerkit accepts at all; configured limits must not exceed it.
+const MaxFrameLimit = 1 << 30
+
+// ErrFrameTooLarge reports a frame whose declared length exceeds the limit.
+// It is detected from the header alone, before any body byte is read.
+var ErrFrameTooLarge = errors.New("wire: frame exceeds size limit")
+
+// ErrUnknownFrame reports a frame type this version does not define.
+var ErrUnknownFrame = errors.New("wire: unknown frame type")
+
+// PutFrameHeader writes the header of a frame of type typ with a body of n
+// bytes into b, which must be at least FrameHeaderLen long.
+func PutFrameHeader(b []byte, typ byte, n int) {
+	binary.BigEndian.PutUint32(b, uint32(n))
+	b[4] = typ
+}
+
+// ReadFrameHeader reads one frame header and checks it: the type must be
+// known, and the body length at most limit (for data frames) or
+// controlLimit (for every other type). Heartbeat and goodbye frames must be
+// empty. Nothing is allocated.
+func ReadFrameHeader(r *bufio.Reader, limit, controlLimit int) (typ byte, n int, err error) {
+	var h [FrameHeaderLen]byte
+	if _, err := io.ReadFull(r, h[:]); err != nil {
+		return 0, 0, err
+	}
+	size := binary.BigEndian.Uint32(h[:4])
+	typ = h[4]
+	max := controlLimit
+	switch typ {
+	case FrameData:
+		max = limit
+	case FrameControl:
+	case FrameHeartbeat, FrameGoodbye:
+		max = 0
+	default:
+		return 0, 0, fmt.Errorf("%w 0x%02x", ErrUnknownFrame, typ)
+	}
+	if uint64(size) > uint64(max) {
+		return 0, 0, fmt.Errorf("%w: type 0x%02x declares %d bytes, limit %d", ErrFrameTooLarge, typ, size, max)
+	}
+	return typ, int(size), nil
+}
