@@ -139,12 +139,14 @@ func (n *Node) serveConn(conn net.Conn) {
 	from := conn.RemoteAddr().String()
 	fail := func(h *wire.Hello, code byte, cause error) {
 		if h != nil {
-			conn.Write(wire.AppendVerdict(nil, code, cause.Error()))
 			from = h.Addr
 		}
-		conn.Close()
 		n.stats.handshakeFailure(cause)
 		n.log.Warn("handshake refused", "remote", from, "conn", conn.RemoteAddr().String(), "err", cause)
+		if h != nil {
+			conn.Write(wire.AppendVerdict(nil, code, cause.Error()))
+		}
+		conn.Close()
 	}
 	_, ours := n.hello(false)
 	if _, err := conn.Write(ours); err != nil {

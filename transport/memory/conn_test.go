@@ -1,0 +1,213 @@
+package memory_test
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"golang.org/x/net/nettest"
+
+	"github.com/peerkit/peerkit/transport/memory"
+)
+
+func makePipe(nw *memory.Network) nettest.MakePipe {
+	return func() (c1, c2 net.Conn, stop func(), err error) {
+		l, err := nw.Listen("node:0")
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		accepted := make(chan net.Conn, 1)
+		go func() {
+			c, _ := l.Accept()
+			accepted <- c
+		}()
+		c1, err = nw.DialFrom(t0ctx(), "client:1", l.Addr().String())
+		if err != nil {
+			l.Close()
+			return nil, nil, nil, err
+		}
+		c2 = <-accepted
+		stop = func() {
+			c1.Close()
+			c2.Close()
+			l.Close()
+		}
+		return c1, c2, stop, nil
+	}
+}
+
+func TestNettestConn(t *testing.T) {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	nettest.TestConn(t, makePipe(nw))
+}
+
+// TestNettestConnWithLatency runs the suite (in real time: nettest calls
+// t.Run, which a synctest bubble forbids) with latency, jitter and a
+// bandwidth limit, so that reads wait on delivery timers.
+func TestNettestConnWithLatency(t *testing.T) {
+	nw := memory.NewNetwork(memory.WithSeed(3))
+	defer nw.Close()
+	nw.SetLatency(100*time.Microsecond, 200*time.Microsecond)
+	nw.SetBandwidth(100 << 20)
+	nettest.TestConn(t, makePipe(nw))
+}
+
+func TestCloseSemantics(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, s := connect(t, nw, l, "a:1")
+
+		if _, err := c.Write([]byte("last words")); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Close(); err != nil {
+			t.Fatalf("second Close: %v", err)
+		}
+		got, err := io.ReadAll(s)
+		if err != nil || string(got) != "last words" {
+			t.Fatalf("ReadAll = %q, %v; want data then EOF", got, err)
+		}
+		if _, err := s.Write([]byte("x")); !errors.Is(err, memory.ErrBrokenPipe) {
+			t.Fatalf("Write after peer closed: %v, want ErrBrokenPipe", err)
+		}
+		if _, err := c.Read(make([]byte, 1)); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Read after Close: %v, want net.ErrClosed", err)
+		}
+		if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("Write after Close: %v, want net.ErrClosed", err)
+		}
+		var op *net.OpError
+		if _, err := c.Write([]byte("x")); !errors.As(err, &op) {
+			t.Fatalf("Write error %T is not *net.OpError", err)
+		}
+	})
+}
+
+func TestAddrs(t *testing.T) {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	l := listen(t, nw, "b:7000")
+	c, s := connect(t, nw, l, "a:1")
+	if got := c.RemoteAddr().String(); got != "b:7000" {
+		t.Errorf("client RemoteAddr = %q", got)
+	}
+	if c.LocalAddr().Network() != "memory" {
+		t.Errorf("Network() = %q", c.LocalAddr().Network())
+	}
+	if s.RemoteAddr().String() != c.LocalAddr().String() || s.LocalAddr().String() != "b:7000" {
+		t.Errorf("server addrs %v %v vs client %v", s.LocalAddr(), s.RemoteAddr(), c.LocalAddr())
+	}
+	if _, _, err := net.SplitHostPort(c.LocalAddr().String()); err != nil {
+		t.Errorf("LocalAddr %q: %v", c.LocalAddr(), err)
+	}
+}
+
+func TestBackpressure(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(1000))
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, s := connect(t, nw, l, "a:1")
+		wrote := make(chan int, 1)
+		go func() {
+			n, _ := c.Write(make([]byte, 2500))
+			wrote <- n
+		}()
+		synctest.Wait()
+		select {
+		case n := <-wrote:
+			t.Fatalf("Write of 2500 bytes into a 1000-byte buffer returned %d without a reader", n)
+		default:
+		}
+		buf := make([]byte, 2500)
+		if _, err := io.ReadFull(s, buf); err != nil {
+			t.Fatal(err)
+		}
+		if n := <-wrote; n != 2500 {
+			t.Fatalf("wrote %d", n)
+		}
+	})
+}
+
+func TestDeadlineErrors(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, _ := connect(t, nw, l, "a:1")
+		start := time.Now()
+		c.SetReadDeadline(start.Add(3 * time.Second))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		if !errors.As(err, &ne) || !ne.Timeout() || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("Read error %v is not a timeout", err)
+		}
+		if d := time.Since(start); d != 3*time.Second {
+			t.Fatalf("timed out after %v, want 3s", d)
+		}
+	})
+}
+
+// TestConcurrentWritersSynctest: two goroutines writing one conn inside a
+// bubble must not hang it (they do with net.Pipe, whose writers wait on a
+// mutex) and their Writes must not interleave.
+func TestConcurrentWritersSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(4096))
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, s := connect(t, nw, l, "a:1")
+		const size, writes = 10000, 20
+		for _, v := range []byte{'x', 'y'} {
+			go func() {
+				msg := bytes.Repeat([]byte{v}, size)
+				for range writes {
+					if _, err := c.Write(msg); err != nil {
+						t.Error(err)
+						return
+					}
+				}
+			}()
+		}
+		buf := make([]byte, size)
+		for range 2 * writes {
+			if _, err := io.ReadFull(s, buf); err != nil {
+				t.Fatal(err)
+			}
+			if bytes.Count(buf, buf[:1]) != size {
+				t.Fatal("writes interleaved")
+			}
+		}
+	})
+}
+
+// TestWriteThenPeerCloses: a Write that queued all its bytes succeeds even
+// if the peer reads them and closes at once.
+func TestWriteThenPeerCloses(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		for range 100 {
+			c, s := connect(t, nw, l, "a:1")
+			go func() {
+				io.ReadFull(s, make([]byte, 3))
+				s.Close()
+			}()
+			if _, err := c.Write([]byte("abc")); err != nil {
+				t.Fatalf("Write: %v", err)
+			}
+		}
+	})
+}

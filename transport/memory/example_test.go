@@ -1,0 +1,125 @@
+package memory_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/peerkit/peerkit/transport"
+	"github.com/peerkit/peerkit/transport/memory"
+)
+
+// Example shows the faults as a user's code sees them, through two plain
+// net.Conn endpoints.
+func Example() {
+	ctx := context.Background()
+	nw := memory.NewNetwork()
+	defer nw.Close()
+
+	l, _ := nw.Listen("server:7000")
+	go func() { // an echo server
+		c, err := l.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		io.Copy(c, c)
+	}()
+
+	c, _ := nw.DialFrom(ctx, "client:7000", "server:7000")
+	defer c.Close()
+	buf := make([]byte, 5)
+	c.Write([]byte("hello"))
+	io.ReadFull(c, buf)
+	fmt.Printf("echo: %s\n", buf)
+
+	// A partition is silent: the write succeeds, no answer comes.
+	nw.Partition([]string{"client:7000"}, []string{"server:7000"})
+	c.Write([]byte("lost!"))
+	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
+	_, err := c.Read(buf)
+	fmt.Println("partitioned, read timed out:", errors.Is(err, os.ErrDeadlineExceeded))
+	nw.Heal()
+	c.SetReadDeadline(time.Time{})
+
+	// A crash is loud: the conn fails at once and the address refuses.
+	nw.Kill("server:7000")
+	_, err = c.Read(buf)
+	fmt.Println("killed, conn reset:", errors.Is(err, memory.ErrConnReset))
+	_, err = nw.Dial(ctx, "server:7000")
+	fmt.Println("killed, dial refused:", errors.Is(err, transport.ErrRefused))
+
+	// Output:
+	// echo: hello
+	// partitioned, read timed out: true
+	// killed, conn reset: true
+	// killed, dial refused: true
+}
+
+// heartbeatReader is the kind of code a user tests on the memory network:
+// it reads heartbeats and reports when the peer has been silent too long.
+func heartbeatReader(c net.Conn, timeout time.Duration) error {
+	b := make([]byte, 1)
+	for {
+		c.SetReadDeadline(time.Now().Add(timeout))
+		if _, err := c.Read(b); err != nil {
+			return err
+		}
+	}
+}
+
+// TestExampleSynctest is the pattern for whole-cluster tests: create the
+// Network inside a synctest bubble, inject a fault, and assert on virtual
+// time, which advances only when every goroutine is blocked and so makes
+// the timings exact. (Example functions cannot start a bubble, which needs
+// a *testing.T, so this one is a test.)
+func TestExampleSynctest(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithTrace(func(s string) { t.Log(s) }))
+		defer nw.Close()
+		nw.SetLatency(20*time.Millisecond, 0)
+
+		start := time.Now()
+		l, _ := nw.Listen("b:1")
+		defer l.Close()
+		senderDone := make(chan struct{})
+		go func() { // node a sends a heartbeat every second
+			defer close(senderDone)
+			c, err := nw.DialFrom(context.Background(), "a:1", "b:1")
+			if err != nil {
+				return
+			}
+			defer c.Close()
+			for {
+				if _, err := c.Write([]byte{1}); err != nil {
+					return
+				}
+				time.Sleep(time.Second)
+			}
+		}()
+		c, _ := l.Accept() // at 40ms: a dial takes one round trip
+		detected := make(chan error, 1)
+		go func() { detected <- heartbeatReader(c, 3*time.Second) }()
+
+		time.Sleep(time.Until(start.Add(10500 * time.Millisecond)))
+		nw.Partition([]string{"a:1"}, []string{"b:1"})
+		err := <-detected
+		if !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatalf("heartbeatReader: %v", err)
+		}
+		// The last heartbeat, sent at 10.04s, arrived at 10.06s; the
+		// silence is noticed 3s later.
+		if got := time.Since(start); got != 13060*time.Millisecond {
+			t.Fatalf("partition detected after %v, want 13.06s", got)
+		}
+		c.Close()
+		nw.Kill("a:1") // crashes the sender's conn
+		<-senderDone
+	})
+}
