@@ -148,7 +148,13 @@ func TestCallbacksInOrderOutsideLocksAndNonBlocking(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := memory.NewNetwork()
 		defer nw.Close()
-		a := newMemNode(t, nw, "a:1")
+		var logs logBuffer
+		defer func() {
+			if t.Failed() {
+				t.Log(logs.String())
+			}
+		}()
+		a := newMemNode(t, nw, "a:1", WithLogger(logs.logger()))
 		release := make(chan struct{})
 		var mu sync.Mutex
 		var seen []string
@@ -174,8 +180,8 @@ func TestCallbacksInOrderOutsideLocksAndNonBlocking(t *testing.T) {
 			changes = append(changes, addrs(rs))
 			mu.Unlock()
 		})
-		b := newMemNode(t, nw, "b:1")
-		c := newMemNode(t, nw, "c:1")
+		b := newMemNode(t, nw, "b:1", WithLogger(logs.logger()))
+		c := newMemNode(t, nw, "c:1", WithLogger(logs.logger()))
 		if err := a.Add("b:1"); err != nil {
 			t.Fatal(err)
 		}

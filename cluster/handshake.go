@@ -134,7 +134,12 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 // and, if the peer is admitted, starts its link.
 func (n *Node) serveConn(conn net.Conn) {
 	stop := n.watch(nil, conn)
-	defer stop()
+	stopped := false
+	defer func() {
+		if !stopped {
+			stop()
+		}
+	}()
 	conn.SetDeadline(time.Now().Add(n.opts.handshakeTimeout))
 	from := conn.RemoteAddr().String()
 	fail := func(h *wire.Hello, code byte, cause error) {
@@ -184,6 +189,8 @@ func (n *Node) serveConn(conn net.Conn) {
 		l.shutdown(err)
 		return
 	}
+	stop()
+	stopped = true
 	conn.SetDeadline(time.Time{})
 	l.start()
 	n.log.Info("remote added", "remote", theirs.Addr, "instance", theirs.Instance, "dialed", false)
@@ -236,14 +243,17 @@ func (n *Node) peerForLocked(e *entry, h *wire.Hello) *peer {
 }
 
 // watch makes conn's I/O fail at once when ctx (if not nil) or the node
-// ends, until stop is called. The goroutine belongs to the node.
+// ends, until stop is called; once stop returns, the watcher has stopped
+// and will not touch conn again. The goroutine belongs to the node.
 func (n *Node) watch(ctx interface{ Done() <-chan struct{} }, conn net.Conn) (stop func()) {
 	done := make(chan struct{})
+	exited := make(chan struct{})
 	var ctxDone <-chan struct{}
 	if ctx != nil {
 		ctxDone = ctx.Done()
 	}
 	n.wg.Go(func() {
+		defer close(exited)
 		select {
 		case <-done:
 			return
@@ -252,5 +262,8 @@ func (n *Node) watch(ctx interface{ Done() <-chan struct{} }, conn net.Conn) (st
 		}
 		conn.SetDeadline(time.Unix(1, 0))
 	})
-	return func() { close(done) }
+	return func() {
+		close(done)
+		<-exited
+	}
 }

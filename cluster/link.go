@@ -21,6 +21,7 @@ var (
 	errGoodbye  = errors.New("remote said goodbye")
 	errLeft     = errors.New("closed locally")
 	errReplaced = errors.New("replaced by a new instance")
+	errAborted  = errors.New("node aborted")
 )
 
 // outFrame is one frame waiting in a link's send queue: a data payload
@@ -151,7 +152,7 @@ func (l *link) readLoop() {
 	defer close(l.readerDone)
 	n := l.n
 	br := bufio.NewReaderSize(deadlineReader{l}, linkBufferSize)
-	var chunk chunkReader
+	var chunk wire.ChunkReader
 	dec := n.opts.codec.NewDecoder(&chunk)
 	var ctlBuf []byte
 	from := Remote{l.peer}
@@ -185,7 +186,7 @@ func (l *link) readLoop() {
 				l.shutdown(readError(err))
 				return
 			}
-			chunk.reset(ctlBuf)
+			chunk.Reset(ctlBuf)
 			var c wire.Control
 			if err := dec.Decode(&c); err != nil {
 				l.shutdown(&protocolError{"decoding control message", err})
@@ -267,11 +268,11 @@ func (l *link) write(w *frameWriter, f outFrame) error {
 }
 
 // sayGoodbye flushes what is queued, sends a goodbye, and lingers until
-// the remote closes its end (it does once it reads the goodbye) or the
-// network timeout passes, so that closing cannot reset the connection
+// the remote closes its end (it does once it reads the goodbye) or one
+// healthy interval passes, so that closing cannot reset the connection
 // before the goodbye is read.
 func (l *link) sayGoodbye(w *frameWriter) {
-	deadline := time.Now().Add(l.n.opts.networkTimeout)
+	deadline := time.Now().Add(l.n.opts.healthyInterval)
 	l.conn.SetWriteDeadline(deadline)
 	err := func() error {
 		for {
@@ -343,33 +344,6 @@ func (w *frameWriter) control(c *wire.Control) error {
 		return &protocolError{"encoding control message", errors.New("exceeds control frame limit")}
 	}
 	return w.frame(wire.FrameControl, w.encBuf.Bytes())
-}
-
-// chunkReader presents one control frame's body to the stream decoder and
-// reports io.EOF at its end, so a decoder never reads past a frame.
-type chunkReader struct {
-	b []byte
-}
-
-func (c *chunkReader) reset(b []byte) { c.b = b }
-func (c *chunkReader) Len() int       { return len(c.b) }
-
-func (c *chunkReader) Read(p []byte) (int, error) {
-	if len(c.b) == 0 {
-		return 0, io.EOF
-	}
-	n := copy(p, c.b)
-	c.b = c.b[n:]
-	return n, nil
-}
-
-func (c *chunkReader) ReadByte() (byte, error) {
-	if len(c.b) == 0 {
-		return 0, io.EOF
-	}
-	b := c.b[0]
-	c.b = c.b[1:]
-	return b, nil
 }
 
 // protocolError is a peer breaking the protocol after the handshake.

@@ -301,11 +301,18 @@ func (n *Node) CloseRemote(r Remote) error {
 // closed. It waits for a callback in progress, so it must not be called
 // from a callback. Close is idempotent; later calls wait for the first.
 func (n *Node) Close() error {
+	n.close(true)
+	return nil
+}
+
+// close stops the node; without graceful it drops every link without a
+// goodbye, as a crashed process would (tests use it to simulate crashes).
+func (n *Node) close(graceful bool) {
 	n.mu.Lock()
 	if n.closing {
 		n.mu.Unlock()
 		<-n.closed
-		return nil
+		return
 	}
 	n.closing = true
 	var links []*link
@@ -319,15 +326,18 @@ func (n *Node) Close() error {
 	n.cancel()
 	n.ln.Close()
 	for _, l := range links {
-		l.leave()
+		if graceful {
+			l.leave()
+		} else {
+			l.shutdown(errAborted)
+		}
 	}
 	n.wg.Wait()
 	n.events.close()
 	<-n.events.done
 	close(n.inbox)
-	n.log.Info("node closed")
+	n.log.Info("node closed", "graceful", graceful)
 	close(n.closed)
-	return nil
 }
 
 // acceptLoop hands each incoming conn to a handshake goroutine, as long as
