@@ -1,0 +1,56 @@
+// Package cluster keeps a set of remote peers updated and accurate.
+//
+// A Node listens for peers and keeps one link to every remote it knows.
+// Add one peer and the node learns, and connects to, every peer that peer
+// knows; peers that go silent or crash are removed and redialled with
+// capped, jittered backoff; peers that leave politely (Close, CloseRemote)
+// are let go and not brought back by gossip. Payloads are opaque bytes sent
+// directly from node to node: there is no routing through other nodes.
+//
+//	n, err := cluster.New("127.0.0.1:0")
+//	if err != nil { ... }
+//	defer n.Close()
+//	n.RemoteAdded(func(r cluster.Remote) { log.Println("joined:", r) })
+//	if err := n.Add("10.0.0.7:7946"); err != nil { ... }
+//	n.Broadcast([]byte("hello"))
+//	for m := range n.Inbox { ... m.From, m.Payload ... }
+//
+// # Transports and codecs
+//
+// The node depends only on transport.Transport and codec.Codec. TCP and gob
+// are the defaults; WithTransport switches to QUIC (transport/quic),
+// yamux-multiplexed TCP (transport/mux) or the in-memory network
+// (transport/memory), which runs whole clusters inside testing/synctest.
+//
+// # Guarantees
+//
+//   - Delivery: per sender, in order, at most once, while the link is up.
+//     Messages still queued for a remote that is removed are dropped and
+//     counted, never delivered late over a new link.
+//   - Send copies the payload before it returns; the caller may reuse it.
+//   - Backpressure: each remote has a bounded send queue (WithSendQueueSize).
+//     Send waits while it is full, until its context or the network timeout
+//     ends, then returns an error. Broadcast never lets one slow remote delay
+//     the others.
+//   - Liveness is judged on the reading side, only while the reader waits on
+//     the network: an application slow to drain Inbox stops the node reading
+//     (backpressure reaches the senders) but removes nobody.
+//   - Identity: a remote is its advertised address plus the random instance
+//     id its node drew at start. A restarted peer replaces its old entry
+//     (RemoteRemoved, then RemoteAdded), but only once the claimed address
+//     answers a dial with the new instance: a stranger cannot evict a
+//     healthy peer.
+//   - Callbacks run on one goroutine per node, in the order events
+//     happened, never under a lock; a slow callback delays only later
+//     callbacks.
+//   - Close returns after every goroutine of the node has stopped.
+//
+// # Errors
+//
+// Methods return ErrClosed, ErrUnknownRemote, ErrSelf, ErrMessageTooLarge
+// and ErrSendTimeout; a failed handshake is a *HandshakeError matching
+// ErrHandshake and one of ErrIncompatible, ErrUnauthorized, ErrNotPeerkit,
+// ErrRefused or a transport error. Match them with errors.Is and errors.As.
+//
+// The wire protocol is specified in PROTOCOL.md at the root of the module.
+package cluster

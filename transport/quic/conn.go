@@ -1,0 +1,178 @@
+package quic
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/peerkit/peerkit/transport"
+)
+
+// conn is one QUIC stream as a net.Conn.
+//
+//   - Addresses come from the stream's connection (*quic.Stream has none).
+//   - Close closes both directions: it sends FIN and cancels reading
+//     (STOP_SENDING), so the peer's later Writes fail and both sides free
+//     the stream; local Reads and Writes then fail with net.ErrClosed.
+//   - An accepted stream starts with the dialler's streamHeader byte,
+//     which the first Read consumes and checks.
+//   - A deadline already in the past fails Read and Write at once.
+type conn struct {
+	st *quicgo.Stream
+	qc *quicgo.Conn
+
+	closed atomic.Bool
+	hdrMu  sync.Mutex  // serialises reading the header
+	hdrOK  atomic.Bool // header consumed (always true for dialled streams)
+
+	mu  sync.Mutex // guards the deadlines
+	rdl time.Time
+	wdl time.Time
+}
+
+func newConn(st *quicgo.Stream, qc *quicgo.Conn, accepted bool) *conn {
+	c := &conn{st: st, qc: qc}
+	c.hdrOK.Store(!accepted)
+	return c
+}
+
+func (c *conn) opErr(op string, err error) error {
+	return &net.OpError{Op: op, Net: "quic", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
+}
+
+func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
+
+// readHeader consumes the dialler's header byte.
+func (c *conn) readHeader() error {
+	c.hdrMu.Lock()
+	defer c.hdrMu.Unlock()
+	if c.hdrOK.Load() {
+		return nil
+	}
+	var b [1]byte
+	if _, err := io.ReadFull(c.st, b[:]); err != nil {
+		return err
+	}
+	if b[0] != streamHeader {
+		c.Close()
+		return fmt.Errorf("quic: stream header %#x, want %#x", b[0], streamHeader)
+	}
+	c.hdrOK.Store(true)
+	return nil
+}
+
+// Read reads from the stream.
+func (c *conn) Read(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opErr("read", net.ErrClosed)
+	}
+	c.mu.Lock()
+	dl := c.rdl
+	c.mu.Unlock()
+	if expired(dl) {
+		return 0, c.opErr("read", os.ErrDeadlineExceeded)
+	}
+	if !c.hdrOK.Load() {
+		if err := c.readHeader(); err != nil {
+			return 0, c.readErr(err)
+		}
+	}
+	n, err := c.st.Read(b)
+	if err != nil && err != io.EOF {
+		err = c.readErr(err)
+	}
+	return n, err
+}
+
+func (c *conn) readErr(err error) error {
+	if c.closed.Load() {
+		return c.opErr("read", net.ErrClosed)
+	}
+	return c.opErr("read", err)
+}
+
+// Write writes to the stream.
+func (c *conn) Write(b []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, c.opErr("write", net.ErrClosed)
+	}
+	c.mu.Lock()
+	dl := c.wdl
+	c.mu.Unlock()
+	if expired(dl) {
+		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	}
+	n, err := c.st.Write(b)
+	if err != nil {
+		if c.closed.Load() {
+			err = net.ErrClosed
+		}
+		err = c.opErr("write", err)
+	}
+	return n, err
+}
+
+// Close sends FIN, stops reading, and unblocks local Reads and Writes. It
+// returns nil the first time, net.ErrClosed after.
+func (c *conn) Close() error {
+	if c.closed.Swap(true) {
+		return c.opErr("close", net.ErrClosed)
+	}
+	c.st.CancelRead(0)
+	// quic-go refuses to close a send side the peer already stopped (it
+	// closed its end first); the stream is released either way, so that
+	// is not an error for a net.Conn.
+	c.st.Close()
+	// Wake a Write blocked on flow control; already written data still
+	// goes out, followed by FIN.
+	c.st.SetWriteDeadline(time.Unix(1, 0))
+	return nil
+}
+
+// LocalAddr returns the local address of the stream's connection.
+func (c *conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
+
+// RemoteAddr returns the remote address of the stream's connection.
+func (c *conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
+
+// SetDeadline sets the read and write deadlines.
+func (c *conn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl, c.wdl = t, t
+	c.mu.Unlock()
+	if c.closed.Load() {
+		return nil
+	}
+	return c.st.SetDeadline(t)
+}
+
+// SetReadDeadline sets the read deadline.
+func (c *conn) SetReadDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.rdl = t
+	c.mu.Unlock()
+	return c.st.SetReadDeadline(t)
+}
+
+// SetWriteDeadline sets the write deadline.
+func (c *conn) SetWriteDeadline(t time.Time) error {
+	c.mu.Lock()
+	c.wdl = t
+	c.mu.Unlock()
+	if c.closed.Load() {
+		return nil
+	}
+	return c.st.SetWriteDeadline(t)
+}
+
+// ConnectionState returns the TLS state of the stream's connection.
+func (c *conn) ConnectionState() tls.ConnectionState { return c.qc.ConnectionState().TLS }
+
+var _ transport.TLSConn = (*conn)(nil)

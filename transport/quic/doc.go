@@ -1,0 +1,65 @@
+// Package quic is a peerkit transport over QUIC (github.com/quic-go/quic-go):
+// one QUIC connection per remote address, one bidirectional stream per
+// Dial, TLS 1.3 always.
+//
+//	conf := &tls.Config{Certificates: certs, RootCAs: pool} // production
+//	tr, err := quic.New(conf)
+//
+//	conf, err := quic.InsecureLocalTLS()                     // local only!
+//	tr, err := quic.New(conf,
+//		quic.WithHandshakeTimeout(2*time.Second),
+//		quic.WithIdleTimeout(15*time.Second),
+//		quic.WithMaxStreams(256),
+//	)
+//	defer tr.Close()
+//
+// # TLS
+//
+// New requires a *tls.Config; there is no silent fallback. One config
+// serves and dials. It is cloned, MinVersion is forced to TLS 1.3 and
+// NextProtos defaults to NextProto ("peerkit"). When dialling, ServerName
+// is set from the dialled host if the config has none and verifies
+// certificates. InsecureLocalTLS makes a self-signed certificate and skips
+// verification: for tests and local experiments only. Every conn
+// implements transport.TLSConn and reports its connection's TLS state.
+//
+// # Connections and streams
+//
+// The first Dial to an address opens a QUIC connection from a connected UDP
+// socket of its own; later Dials to that address open streams on it.
+// Concurrent first Dials wait for the same handshake rather than racing to
+// make two connections. A goroutine per connection notices when it dies
+// (the peer closed it, it idled out because keep-alives went unanswered, or
+// the transport closed), forgets it and frees its socket, so the next Dial
+// makes a new one.
+//
+// quic-go shows a stream to the peer's AcceptStream only once data arrives
+// on it, so Dial writes a one-byte stream header (0x01) at once and the
+// accepting side's first Read consumes and checks it; the application
+// never sees it.
+//
+// A listener owns one UDP socket. It accepts connections, accepts the
+// streams of each, and delivers all streams through Accept. Its Close
+// closes every accepted connection with a CONNECTION_CLOSE, so that dialled
+// peers learn it at once, and waits for its goroutines. Transport.Close
+// closes all connections and listeners and waits for every goroutine the
+// package started.
+//
+// Close on a conn sends FIN and cancels reading (STOP_SENDING), so the
+// peer's later Writes fail and both sides free the stream.
+//
+// # Refused dials
+//
+// A Dial where nothing listens fails with an error matching
+// transport.ErrRefused. Because each connection has a connected UDP socket,
+// the kernel turns the ICMP port-unreachable reply into ECONNREFUSED, which
+// ends the attempt within a round trip (about a millisecond on loopback).
+// Where ICMP is filtered the handshake times out instead, after
+// WithHandshakeTimeout (DefaultHandshakeTimeout, 3 s) without an answer;
+// that too is reported as ErrRefused (the quic-go HandshakeTimeoutError is
+// kept beneath).
+//
+// quic-go may log once per process that it could not enlarge the UDP
+// socket buffers; set QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true to
+// silence it.
+package quic

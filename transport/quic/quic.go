@@ -1,0 +1,194 @@
+package quic
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"time"
+
+	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/transport"
+)
+
+// NextProto is the ALPN protocol the transport offers and requires when
+// the TLS config names none.
+const NextProto = "peerkit"
+
+// Defaults of the options.
+const (
+	DefaultHandshakeTimeout = 3 * time.Second
+	DefaultIdleTimeout      = 30 * time.Second
+	DefaultMaxStreams       = 1024
+)
+
+// Option configures a Transport. Options apply in order (the last one for a
+// setting wins) and are validated once, by New.
+type Option func(*options) error
+
+type options struct {
+	handshake  time.Duration
+	idle       time.Duration
+	maxStreams int64
+}
+
+// WithHandshakeTimeout bounds how long a Dial waits for the first answer
+// of a new QUIC connection's handshake (quic-go's HandshakeIdleTimeout;
+// default DefaultHandshakeTimeout). When no packet comes back the Dial
+// fails with transport.ErrRefused. It must be positive.
+func WithHandshakeTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("quic: WithHandshakeTimeout: %v is not positive", d)
+		}
+		o.handshake = d
+		return nil
+	}
+}
+
+// WithIdleTimeout sets how long a connection may hear nothing from its
+// peer before it is declared dead (quic-go's MaxIdleTimeout; default
+// DefaultIdleTimeout). Keep-alive packets are sent every third of it, so
+// a live peer never idles out. It must be positive.
+func WithIdleTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("quic: WithIdleTimeout: %v is not positive", d)
+		}
+		o.idle = d
+		return nil
+	}
+}
+
+// WithMaxStreams sets how many streams a peer may have open at once on one
+// connection (default DefaultMaxStreams); further Dials wait for one to
+// close. It must be positive.
+func WithMaxStreams(n int) Option {
+	return func(o *options) error {
+		if n <= 0 {
+			return fmt.Errorf("quic: WithMaxStreams: %d is not positive", n)
+		}
+		o.maxStreams = int64(n)
+		return nil
+	}
+}
+
+// InsecureLocalTLS returns a TLS config for local experiments and tests:
+// it serves a freshly generated self-signed certificate and, when dialling,
+// accepts any certificate (InsecureSkipVerify). Anyone on the path can
+// impersonate a peer that uses it. The name says so on purpose: New never
+// falls back to it.
+func InsecureLocalTLS() (*tls.Config, error) {
+	return testcert.InsecureConfig()
+}
+
+// Transport opens one QUIC connection per remote address and one stream
+// per Dial. It implements transport.Transport and io.Closer and is safe for
+// concurrent use.
+type Transport struct {
+	server *tls.Config // as given, with TLS 1.3 and ALPN
+	client *tls.Config
+	conf   *quicgo.Config
+
+	done chan struct{} // closed by Close
+	wg   sync.WaitGroup
+
+	mu        sync.Mutex
+	closed    bool
+	conns     map[string]*dialConn
+	listeners map[*listener]struct{}
+}
+
+var (
+	_ transport.Transport = (*Transport)(nil)
+	_ io.Closer           = (*Transport)(nil)
+)
+
+// New returns a Transport that uses tlsConf for both directions: Listen
+// serves its certificates, Dial verifies the server with it (ServerName is
+// set from the dialled host when empty, unless InsecureSkipVerify is set).
+// The config is cloned; MinVersion is raised to TLS 1.3 and NextProtos
+// defaults to NextProto. A nil tlsConf is an error: for local use without
+// certificates, pass InsecureLocalTLS() explicitly.
+func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
+	if tlsConf == nil {
+		return nil, errors.New("quic: nil *tls.Config (QUIC always runs TLS 1.3; see InsecureLocalTLS for local use)")
+	}
+	o := options{handshake: DefaultHandshakeTimeout, idle: DefaultIdleTimeout, maxStreams: DefaultMaxStreams}
+	for _, opt := range opts {
+		if opt == nil {
+			return nil, errors.New("quic: nil Option")
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if tlsConf.MaxVersion != 0 && tlsConf.MaxVersion < tls.VersionTLS13 {
+		return nil, errors.New("quic: tls.Config.MaxVersion is below TLS 1.3")
+	}
+	conf := tlsConf.Clone()
+	conf.MinVersion = tls.VersionTLS13
+	if len(conf.NextProtos) == 0 {
+		conf.NextProtos = []string{NextProto}
+	}
+	return &Transport{
+		server: conf,
+		client: conf,
+		conf: &quicgo.Config{
+			HandshakeIdleTimeout: o.handshake,
+			MaxIdleTimeout:       o.idle,
+			KeepAlivePeriod:      o.idle / 3,
+			MaxIncomingStreams:   o.maxStreams,
+		},
+		done:      make(chan struct{}),
+		conns:     make(map[string]*dialConn),
+		listeners: make(map[*listener]struct{}),
+	}, nil
+}
+
+// clientConfig returns the TLS config for dialling host.
+func (t *Transport) clientConfig(host string) *tls.Config {
+	if t.client.ServerName != "" || t.client.InsecureSkipVerify {
+		return t.client
+	}
+	c := t.client.Clone()
+	c.ServerName = host
+	return c
+}
+
+// Connections reports how many dialled QUIC connections the transport
+// holds. It is meant for tests and metrics.
+func (t *Transport) Connections() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.conns)
+}
+
+// Close closes every connection the transport dialled and every listener
+// it made, and waits for the goroutines it started. Later Dials and Listens
+// fail with net.ErrClosed. Close is idempotent.
+func (t *Transport) Close() error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	close(t.done)
+	listeners := t.listeners
+	t.listeners = make(map[*listener]struct{})
+	t.mu.Unlock()
+	for l := range listeners {
+		l.Close()
+	}
+	t.wg.Wait() // the watchers close their connections
+	return nil
+}
+
+func closedErr(op string) error {
+	return &net.OpError{Op: op, Net: "quic", Err: net.ErrClosed}
+}
