@@ -66,7 +66,6 @@ func WithTCP(opts ...tcp.Option) Option {
 type Transport struct {
 	tcp  *tcp.Transport
 	conf *yamux.Config
-	tls  bool
 
 	mu        sync.Mutex
 	closed    bool
@@ -119,7 +118,7 @@ func New(opts ...Option) (*Transport, error) {
 		return nil, fmt.Errorf("mux: %w", err)
 	}
 	return &Transport{
-		tcp: tt, conf: conf, tls: o.tls != nil,
+		tcp: tt, conf: conf,
 		sessions:  make(map[string]*session),
 		listeners: make(map[*listener]struct{}),
 	}, nil
