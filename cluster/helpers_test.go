@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"log/slog"
+	"os"
 	"slices"
 	"sync"
 	"testing"
@@ -19,6 +20,9 @@ const (
 )
 
 func testOpts(extra ...Option) []Option {
+	if os.Getenv("PEERKIT_TEST_LOG") != "" {
+		extra = append([]Option{WithLogger(slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug})))}, extra...)
+	}
 	return append([]Option{
 		WithHealthyInterval(testHealthy),
 		WithNetworkTimeout(testTimeout),

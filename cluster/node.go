@@ -323,8 +323,7 @@ func (n *Node) close(graceful bool) {
 		e.loop = false
 	}
 	n.mu.Unlock()
-	n.cancel()
-	n.ln.Close()
+	n.cancel() // stops dials, reconnect loops and handshakes in progress
 	for _, l := range links {
 		if graceful {
 			l.leave()
@@ -332,6 +331,13 @@ func (n *Node) close(graceful bool) {
 			l.shutdown(errAborted)
 		}
 	}
+	// Close the listener only once the goodbyes are out: with a
+	// multiplexing transport (mux, quic) closing the listener may end the
+	// sessions the links run on.
+	for _, l := range links {
+		<-l.done
+	}
+	n.ln.Close()
 	n.wg.Wait()
 	n.events.close()
 	<-n.events.done
