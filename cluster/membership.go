@@ -124,6 +124,7 @@ func (n *Node) viewLocked(except string) []wire.Peer {
 // attachLocked makes l the live link of its remote and queues the events.
 // Any link it replaces must have been detached first.
 func (n *Node) attachLocked(e *entry, l *link) {
+	n.links[l] = struct{}{}
 	e.link = l
 	e.peer = l.peer
 	e.since = time.Now()
@@ -158,6 +159,7 @@ func (n *Node) detachLocked(e *entry) *link {
 // still live, the remote is removed ungracefully and redialled.
 func (n *Node) linkDown(l *link, cause error) {
 	n.mu.Lock()
+	n.retireLocked(l)
 	e := n.remotes[l.peer.addr]
 	if e == nil || e.link != l {
 		n.mu.Unlock()

@@ -47,6 +47,7 @@ type Node struct {
 	upCh        chan struct{} // closed and replaced whenever a link comes up
 	upGen       uint64
 	gossipDials chan struct{} // bounds dials started because of gossip
+	links       map[*link]struct{} // every link not yet shut down, for Stats
 }
 
 // New starts a node listening on addr ("host:port"; port 0 picks a free
@@ -85,6 +86,7 @@ func New(addr string, opts ...Option) (*Node, error) {
 		tombs:       make(map[string]tombstone),
 		upCh:        make(chan struct{}),
 		gossipDials: make(chan struct{}, 128),
+		links:       make(map[*link]struct{}),
 	}
 	n.Inbox = n.inbox
 	n.meta.Store(&o.meta)
@@ -411,7 +413,11 @@ func (n *Node) maintain() {
 			}
 		}
 		if target != nil {
-			target.tryEnqueue(outFrame{ctl: &wire.Control{Peers: n.viewLocked(target.peer.addr)}})
+			target.tryEnqueue(outFrame{ctl: &wire.Control{
+				Peers:   n.viewLocked(target.peer.addr),
+				MetaSet: true, // repairs a SetMeta update shed by a full queue
+				Meta:    *n.meta.Load(),
+			}})
 		}
 		n.mu.Unlock()
 	}

@@ -1,9 +1,62 @@
 package cluster
 
 import (
+	"cmp"
 	"errors"
+	"slices"
 	"sync/atomic"
+	"time"
 )
+
+// Stats is a snapshot of a node's counters, for export to a metrics
+// system or for StatusHandler. Totals include links that are gone.
+type Stats struct {
+	Addr     string `json:"addr"`
+	Instance uint64 `json:"instance"`
+	// Remotes lists every remote the node has an entry for: connected,
+	// connecting, or waiting to redial. Sorted by address.
+	Remotes []RemoteStats `json:"remotes"`
+	// Traffic of data messages (payloads), over all links ever.
+	MessagesSent     uint64 `json:"messages_sent"`
+	BytesSent        uint64 `json:"bytes_sent"`
+	MessagesReceived uint64 `json:"messages_received"`
+	BytesReceived    uint64 `json:"bytes_received"`
+	// Dropped counts messages queued for a remote that was removed before
+	// they could be written, and control messages shed because a queue was
+	// full.
+	Dropped uint64 `json:"dropped"`
+	// ReconnectAttempts counts redials of ungracefully removed remotes.
+	ReconnectAttempts uint64 `json:"reconnect_attempts"`
+	// HandshakeFailures counts failed handshakes, both directions, by
+	// cause: "incompatible", "unauthorized", "not_peerkit", "other", and
+	// "shed" for connections closed at accept because too many handshakes
+	// were in progress.
+	HandshakeFailures map[string]uint64 `json:"handshake_failures"`
+}
+
+// RemoteStats describes one remote.
+type RemoteStats struct {
+	Addr     string `json:"addr"`
+	Instance uint64 `json:"instance,omitempty"`
+	State    State  `json:"state"`
+	// Since is when the remote entered its state.
+	Since time.Time `json:"since"`
+	// LastHeard is when bytes last arrived from it (zero if not connected).
+	LastHeard time.Time `json:"last_heard,omitzero"`
+	// Traffic over the current link.
+	MessagesSent     uint64 `json:"messages_sent"`
+	BytesSent        uint64 `json:"bytes_sent"`
+	MessagesReceived uint64 `json:"messages_received"`
+	BytesReceived    uint64 `json:"bytes_received"`
+	Dropped          uint64 `json:"dropped"`
+	// QueueDepth is how many messages wait in the send queue, of
+	// QueueCapacity.
+	QueueDepth    int `json:"queue_depth"`
+	QueueCapacity int `json:"queue_capacity"`
+}
+
+// MarshalText makes State print as its name in JSON.
+func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
 // linkStats counts one link's traffic. The fields are updated by the
 // link's goroutines and read by Stats.
@@ -11,6 +64,15 @@ type linkStats struct {
 	msgsOut, bytesOut atomic.Uint64
 	msgsIn, bytesIn   atomic.Uint64
 	dropped           atomic.Uint64 // messages queued but never sent
+}
+
+// add folds s into the totals of st.
+func (s *linkStats) addTo(st *Stats) {
+	st.MessagesSent += s.msgsOut.Load()
+	st.BytesSent += s.bytesOut.Load()
+	st.MessagesReceived += s.msgsIn.Load()
+	st.BytesReceived += s.bytesIn.Load()
+	st.Dropped += s.dropped.Load()
 }
 
 // nodeStats counts node-wide events.
@@ -21,6 +83,7 @@ type nodeStats struct {
 	hsUnauthorized atomic.Uint64
 	hsNotPeerkit   atomic.Uint64
 	hsOther        atomic.Uint64
+	retired        Stats // totals of links gone; guarded by Node.mu
 }
 
 func (s *nodeStats) handshakeFailure(err error) {
@@ -34,4 +97,50 @@ func (s *nodeStats) handshakeFailure(err error) {
 	default:
 		s.hsOther.Add(1)
 	}
+}
+
+// retireLocked folds a link that is going away into the node's totals.
+func (n *Node) retireLocked(l *link) {
+	if _, ok := n.links[l]; ok {
+		delete(n.links, l)
+		l.stats.addTo(&n.stats.retired)
+	}
+}
+
+// Stats returns a snapshot of the node's counters.
+func (n *Node) Stats() Stats {
+	n.mu.Lock()
+	st := n.stats.retired
+	st.Addr, st.Instance = n.self.Addr, n.self.Instance
+	for l := range n.links {
+		l.stats.addTo(&st)
+	}
+	st.Remotes = make([]RemoteStats, 0, len(n.remotes))
+	for _, e := range n.remotes {
+		rs := RemoteStats{Addr: e.addr, State: e.state(), Since: e.since}
+		if e.peer != nil {
+			rs.Instance = e.peer.instance
+		}
+		if l := e.link; l != nil {
+			rs.LastHeard = time.Unix(0, l.heard.Load())
+			rs.MessagesSent = l.stats.msgsOut.Load()
+			rs.BytesSent = l.stats.bytesOut.Load()
+			rs.MessagesReceived = l.stats.msgsIn.Load()
+			rs.BytesReceived = l.stats.bytesIn.Load()
+			rs.Dropped = l.stats.dropped.Load()
+			rs.QueueDepth, rs.QueueCapacity = len(l.queue), cap(l.queue)
+		}
+		st.Remotes = append(st.Remotes, rs)
+	}
+	n.mu.Unlock()
+	slices.SortFunc(st.Remotes, func(a, b RemoteStats) int { return cmp.Compare(a.Addr, b.Addr) })
+	st.ReconnectAttempts = n.stats.reconnects.Load()
+	st.HandshakeFailures = map[string]uint64{
+		"incompatible": n.stats.hsIncompatible.Load(),
+		"unauthorized": n.stats.hsUnauthorized.Load(),
+		"not_peerkit":  n.stats.hsNotPeerkit.Load(),
+		"other":        n.stats.hsOther.Load(),
+		"shed":         n.stats.handshakesShed.Load(),
+	}
+	return st
 }
