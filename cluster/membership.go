@@ -137,7 +137,6 @@ func (n *Node) attachLocked(e *entry, l *link) {
 	// The remote's first frame from us is our view of the cluster.
 	l.queue <- outFrame{ctl: &wire.Control{Peers: n.viewLocked(e.addr)}}
 	n.events.push(event{added: true, remote: Remote{l.peer}, remotes: n.remotesLocked()})
-	n.upGen++
 	close(n.upCh)
 	n.upCh = make(chan struct{})
 }

@@ -44,9 +44,8 @@ type Node struct {
 	closing     bool
 	remotes     map[string]*entry
 	tombs       map[string]tombstone
-	upCh        chan struct{} // closed and replaced whenever a link comes up
-	upGen       uint64
-	gossipDials chan struct{} // bounds dials started because of gossip
+	upCh        chan struct{}      // closed and replaced whenever a link comes up
+	gossipDials chan struct{}      // bounds dials started because of gossip
 	links       map[*link]struct{} // every link not yet shut down, for Stats
 }
 
