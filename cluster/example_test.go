@@ -3,8 +3,12 @@ package cluster_test
 import (
 	"fmt"
 	"log"
+	"testing"
+	"testing/synctest"
+	"time"
 
 	"github.com/peerkit/peerkit/cluster"
+	"github.com/peerkit/peerkit/transport/memory"
 )
 
 // Two nodes on loopback: node 1 joins node 2, then broadcasts.
@@ -34,4 +38,89 @@ func Example() {
 	// Output:
 	// n1 knows 1 remote
 	// Hello, world! from n1: true
+}
+
+// Join a cluster through any one member; the node learns the rest.
+func ExampleNode_Add() {
+	seed, _ := cluster.New("127.0.0.1:0")
+	defer seed.Close()
+	other, _ := cluster.New("127.0.0.1:0")
+	defer other.Close()
+	if err := other.Add(seed.Addr().String()); err != nil {
+		log.Fatal(err)
+	}
+
+	n, _ := cluster.New("127.0.0.1:0")
+	defer n.Close()
+	added := make(chan cluster.Remote, 2)
+	n.RemoteAdded(func(r cluster.Remote) { added <- r })
+	if err := n.Add(seed.Addr().String()); err != nil { // one address is enough
+		log.Fatal(err)
+	}
+	<-added
+	<-added // "other", learned from the seed
+	fmt.Println("n knows", len(n.Remotes()), "remotes")
+	// Output: n knows 2 remotes
+}
+
+// Send to one remote; messages from one sender arrive in order.
+func ExampleNode_Send() {
+	a, _ := cluster.New("127.0.0.1:0")
+	defer a.Close()
+	b, _ := cluster.New("127.0.0.1:0")
+	defer b.Close()
+	if err := a.Add(b.Addr().String()); err != nil {
+		log.Fatal(err)
+	}
+	to := a.Remotes()[0]
+	buf := []byte("first")
+	a.Send(to, buf)
+	copy(buf, "reuse") // Send copied the payload: reusing buf is safe
+	a.Send(to, []byte("second"))
+	fmt.Println(string((<-b.Inbox).Payload), string((<-b.Inbox).Payload))
+	// Output: first second
+}
+
+// Switch the transport with one option; here the in-memory network, where
+// node addresses are free-form.
+func ExampleWithTransport() {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	a, _ := cluster.New("alpha:1", cluster.WithTransport(nw))
+	defer a.Close()
+	b, _ := cluster.New("beta:1", cluster.WithTransport(nw))
+	defer b.Close()
+	if err := a.Add("beta:1"); err != nil {
+		log.Fatal(err)
+	}
+	a.Broadcast([]byte("over memory"))
+	m := <-b.Inbox
+	fmt.Printf("%s from %s\n", m.Payload, m.From)
+	// Output: over memory from alpha:1
+}
+
+// Test cluster logic in virtual time: inside a synctest bubble, with the
+// memory network, a network timeout of minutes passes in microseconds.
+// (Write this in a Test function; examples cannot start a bubble.)
+func Example_testingWithSynctest() {
+	test := func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			nw := memory.NewNetwork() // create it inside the bubble
+			defer nw.Close()
+			opts := []cluster.Option{cluster.WithTransport(nw), cluster.WithNetworkTimeout(time.Minute)}
+			a, _ := cluster.New("a:1", opts...)
+			defer a.Close()
+			b, _ := cluster.New("b:1", opts...)
+			defer b.Close()
+			a.Add("b:1")
+
+			nw.BlackHole("b:1")                   // b goes silent, without an error
+			time.Sleep(time.Minute + time.Second) // virtual: returns at once
+			synctest.Wait()
+			if len(a.Remotes()) != 0 {
+				t.Error("a silent peer was not removed after the network timeout")
+			}
+		})
+	}
+	_ = test
 }

@@ -1,0 +1,153 @@
+// Command chat is a terminal chat over a peerkit cluster: run one per
+// terminal, join any member, and every line you type reaches everyone.
+//
+//	go run ./examples/chat -listen 127.0.0.1:7001 -name ann
+//	go run ./examples/chat -listen 127.0.0.1:7002 -name bob -join 127.0.0.1:7001
+//	go run ./examples/chat -listen 127.0.0.1:7003 -name cy  -join 127.0.0.1:7002
+//
+// It prints joins, leaves and failures as they happen. Ctrl-C (or end of
+// input) leaves gracefully: the others drop this node without redialling.
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/peerkit/peerkit/cluster"
+	"github.com/peerkit/peerkit/transport"
+	"github.com/peerkit/peerkit/transport/mux"
+	"github.com/peerkit/peerkit/transport/quic"
+	"github.com/peerkit/peerkit/transport/tcp"
+)
+
+func main() {
+	listen := flag.String("listen", "127.0.0.1:0", "address to listen on")
+	join := flag.String("join", "", "comma-separated addresses of members to join")
+	transportName := flag.String("transport", "tcp", "tcp, quic or mux (all nodes must agree)")
+	secret := flag.String("secret", "", "shared secret (at least 16 bytes); nodes without it are refused")
+	name := flag.String("name", "", "your name, shown to the others (default: your address)")
+	flag.Parse()
+	log.SetFlags(0)
+	if err := run(*listen, *join, *transportName, *secret, *name); err != nil {
+		log.Fatalf("chat: %v", err)
+	}
+}
+
+func newTransport(name string) (transport.Transport, error) {
+	switch name {
+	case "tcp":
+		return tcp.New()
+	case "quic":
+		// QUIC always runs TLS. This demo uses a self-signed certificate
+		// and skips verification; a real deployment passes its own config.
+		conf, err := quic.InsecureLocalTLS()
+		if err != nil {
+			return nil, err
+		}
+		return quic.New(conf)
+	case "mux":
+		return mux.New()
+	}
+	return nil, fmt.Errorf("unknown transport %q (want tcp, quic or mux)", name)
+}
+
+func run(listen, join, transportName, secret, name string) error {
+	tr, err := newTransport(transportName)
+	if err != nil {
+		return err
+	}
+	if c, ok := tr.(io.Closer); ok {
+		defer c.Close()
+	}
+	opts := []cluster.Option{cluster.WithTransport(tr), cluster.WithMeta([]byte(name))}
+	if secret != "" {
+		opts = append(opts, cluster.WithSecret([]byte(secret)))
+	}
+	n, err := cluster.New(listen, opts...)
+	if err != nil {
+		return err
+	}
+	defer n.Close()
+	me := name
+	if me == "" {
+		me = n.AdvertiseAddr()
+	}
+	fmt.Printf("* %s listening on %s over %s; type to broadcast, Ctrl-C to leave\n", me, n.AdvertiseAddr(), transportName)
+
+	n.RemoteAdded(func(r cluster.Remote) { fmt.Printf("* %s joined (%d in the room)\n", who(r), len(n.Remotes())+1) })
+	n.RemoteRemoved(func(r cluster.Remote) {
+		for _, rs := range n.Stats().Remotes {
+			if rs.Addr == r.Addr() {
+				fmt.Printf("* %s lost (%s); reconnecting\n", who(r), rs.State)
+				return
+			}
+		}
+		fmt.Printf("* %s left\n", who(r))
+	})
+	for _, addr := range strings.Split(join, ",") {
+		if addr = strings.TrimSpace(addr); addr == "" {
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := n.AddContext(ctx, addr)
+		cancel()
+		if err != nil {
+			fmt.Printf("* could not join %s: %v\n", addr, err)
+			if errors.Is(err, cluster.ErrUnauthorized) {
+				fmt.Println("* (check -secret: it must be the same on every node)")
+			}
+		}
+	}
+
+	lines := make(chan string)
+	go func() { // ends with the process: it blocks reading the terminal
+		sc := bufio.NewScanner(os.Stdin)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+		close(lines)
+	}()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	for {
+		select {
+		case line, ok := <-lines:
+			if !ok {
+				fmt.Println("* end of input: leaving")
+				return nil
+			}
+			if strings.TrimSpace(line) == "" {
+				continue
+			}
+			if err := n.Broadcast([]byte(line)); err != nil {
+				fmt.Printf("* not delivered everywhere: %v\n", err)
+			}
+		case m, ok := <-n.Inbox:
+			if !ok {
+				return nil
+			}
+			fmt.Printf("<%s> %s\n", who(m.From), m.Payload)
+		case <-sig:
+			fmt.Println("* leaving")
+			return nil
+		}
+	}
+}
+
+// who names a remote by its chosen name, else its address.
+func who(r cluster.Remote) string {
+	if name := string(r.Meta()); name != "" {
+		return name + "@" + r.Addr()
+	}
+	return r.Addr()
+}
