@@ -40,6 +40,7 @@ type HandshakeError struct {
 	Cause error  // one of the causes above, a verdict, or an I/O error
 }
 
+// Error describes the failure.
 func (e *HandshakeError) Error() string {
 	return fmt.Sprintf("cluster: handshake with %s: %v", e.Addr, e.Cause)
 }

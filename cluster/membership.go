@@ -20,6 +20,7 @@ const (
 	StateBackoff                     // lost ungracefully; waiting to redial
 )
 
+// String returns the state's name: "connecting", "up" or "backoff".
 func (s State) String() string {
 	switch s {
 	case StateConnecting:
