@@ -43,6 +43,15 @@ func (d *dispatcher) push(e event) {
 	}
 }
 
+// wants reports whether any callback is registered, and whether any
+// wants the membership snapshot, so that nobody pays for events no one
+// listens to.
+func (d *dispatcher) wants() (any, snapshot bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.added)+len(d.removed)+len(d.changed) > 0, len(d.changed) > 0
+}
+
 func (d *dispatcher) onAdded(f func(Remote)) {
 	d.mu.Lock()
 	d.added = append(d.added, f)

@@ -137,9 +137,22 @@ func (n *Node) attachLocked(e *entry, l *link) {
 	}
 	// The remote's first frame from us is our view of the cluster.
 	l.queue <- outFrame{ctl: &wire.Control{Peers: n.viewLocked(e.addr)}}
-	n.events.push(event{added: true, remote: Remote{l.peer}, remotes: n.remotesLocked()})
+	n.emitLocked(true, l.peer)
 	close(n.upCh)
 	n.upCh = make(chan struct{})
+}
+
+// emitLocked queues a membership event for the callbacks, if any.
+func (n *Node) emitLocked(added bool, p *peer) {
+	any, snapshot := n.events.wants()
+	if !any {
+		return
+	}
+	e := event{added: added, remote: Remote{p}}
+	if snapshot {
+		e.remotes = n.remotesLocked()
+	}
+	n.events.push(e)
 }
 
 // detachLocked removes e's live link from the membership and queues the
@@ -150,7 +163,7 @@ func (n *Node) detachLocked(e *entry) *link {
 	e.since = time.Now()
 	l.peer.link.Store(nil)
 	if !n.closing {
-		n.events.push(event{added: false, remote: Remote{l.peer}, remotes: n.remotesLocked()})
+		n.emitLocked(false, l.peer)
 	}
 	return l
 }
