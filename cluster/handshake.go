@@ -13,9 +13,10 @@ import (
 )
 
 // The handshake (PROTOCOL.md, "Handshake"): both sides send a hello at
-// once; if either has a secret, both send a proof; the listener then sends
-// its verdict. Only fixed binary layouts are parsed before the verdict: no
-// codec ever runs on bytes from a peer that has not completed it.
+// once; with a secret, the dialer sends its proof, and the listener checks
+// it before it answers with its verdict followed by its own proof. Only
+// fixed binary layouts are parsed before the verdict: no codec ever runs
+// on bytes from a peer that has not completed it.
 
 // hello builds this node's hello with a fresh nonce.
 func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
@@ -68,25 +69,30 @@ func helloError(err error) error {
 	return err
 }
 
-// exchangeProofs runs mutual authentication once both hellos are known.
-func (n *Node) exchangeProofs(conn net.Conn, role byte, dialerHello, listenerHello []byte) error {
+// proof computes this node's proof, in role, for the two hellos, bound to
+// conn's TLS session if it has one.
+func (n *Node) proof(conn net.Conn, role byte, dialerHello, listenerHello []byte) ([]byte, error) {
 	exporter, err := exporterKey(conn)
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("%w: TLS exporter: %v", ErrUnauthorized, err)
 	}
-	peerRole := wire.RoleListener
-	if role == wire.RoleListener {
-		peerRole = wire.RoleDialer
-	}
-	if _, err := conn.Write(wire.Proof(n.opts.secret, role, dialerHello, listenerHello, exporter)); err != nil {
-		return err
-	}
+	return wire.Proof(n.opts.secret, role, dialerHello, listenerHello, exporter), nil
+}
+
+// readProof reads the peer's proof, in role, and checks it in constant
+// time. The dialer proves first; the listener proves only to a dialer
+// that did, so a stranger that connects learns no proof at all.
+func (n *Node) readProof(conn net.Conn, role byte, dialerHello, listenerHello []byte) error {
 	var got [wire.ProofLen]byte
 	if _, err := io.ReadFull(conn, got[:]); err != nil {
 		return helloError(err)
 	}
-	if !wire.VerifyProof(got[:], n.opts.secret, peerRole, dialerHello, listenerHello, exporter) {
-		return fmt.Errorf("%w: wrong secret", ErrUnauthorized)
+	exporter, err := exporterKey(conn)
+	if err != nil {
+		return fmt.Errorf("%w: TLS exporter: %v", ErrUnauthorized, err)
+	}
+	if !wire.VerifyProof(got[:], n.opts.secret, role, dialerHello, listenerHello, exporter) {
+		return fmt.Errorf("%w: wrong secret (or a relay between two TLS sessions)", ErrUnauthorized)
 	}
 	return nil
 }
@@ -119,13 +125,24 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 		return theirs, 0, "", cause
 	}
 	if n.opts.secret != nil {
-		if err := n.exchangeProofs(conn, wire.RoleDialer, ours, raw); err != nil {
+		p, err := n.proof(conn, wire.RoleDialer, ours, raw)
+		if err != nil {
+			return theirs, 0, "", err
+		}
+		if _, err := conn.Write(p); err != nil {
 			return theirs, 0, "", err
 		}
 	}
 	code, reason, err := wire.ReadVerdict(conn)
 	if err != nil {
 		return theirs, 0, "", helloError(err)
+	}
+	if n.opts.secret != nil && code != wire.VerdictUnauthorized {
+		// The listener accepted our proof; its own follows the verdict.
+		// Until it checks, the verdict is not believed.
+		if err := n.readProof(conn, wire.RoleListener, ours, raw); err != nil {
+			return theirs, 0, "", err
+		}
 	}
 	return theirs, code, reason, nil
 }
@@ -167,15 +184,20 @@ func (n *Node) serveConn(conn net.Conn) {
 		fail(theirs, code, cause)
 		return
 	}
+	var proof []byte // with a secret, the listener's proof follows its verdict
 	if n.opts.secret != nil {
-		if err := n.exchangeProofs(conn, wire.RoleListener, raw, ours); err != nil {
+		if err := n.readProof(conn, wire.RoleDialer, raw, ours); err != nil {
+			fail(theirs, wire.VerdictUnauthorized, err)
+			return
+		}
+		if proof, err = n.proof(conn, wire.RoleListener, raw, ours); err != nil {
 			fail(theirs, wire.VerdictUnauthorized, err)
 			return
 		}
 	}
 	l, code, reason := n.admit(theirs, conn)
 	if code != wire.VerdictAccept {
-		conn.Write(wire.AppendVerdict(nil, code, reason))
+		conn.Write(append(wire.AppendVerdict(nil, code, reason), proof...))
 		conn.Close()
 		n.log.Debug("handshake declined", "remote", theirs.Addr, "verdict", wire.VerdictName(code), "reason", reason)
 		if code == wire.VerdictConflict {
@@ -185,7 +207,7 @@ func (n *Node) serveConn(conn net.Conn) {
 		}
 		return
 	}
-	if _, err := conn.Write(wire.AppendVerdict(nil, wire.VerdictAccept, "")); err != nil {
+	if _, err := conn.Write(append(wire.AppendVerdict(nil, wire.VerdictAccept, ""), proof...)); err != nil {
 		l.shutdown(err)
 		return
 	}

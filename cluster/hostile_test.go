@@ -1,6 +1,8 @@
 package cluster
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -256,6 +258,119 @@ func TestStrangerCannotEvictOrReplaceHealthyPeer(t *testing.T) {
 		}
 		if rs := a.Remotes(); len(rs) != 1 || rs[0].Instance() != b.Instance() {
 			t.Fatalf("a knows %#v", rs)
+		}
+		traffic(t, a, b)
+	})
+}
+
+// frames reads frames from conn until it fails, and returns them.
+func collectFrames(conn net.Conn) <-chan [2][]byte {
+	out := make(chan [2][]byte, 1024)
+	go func() {
+		defer close(out)
+		br := bufio.NewReader(conn)
+		for {
+			typ, n, err := wire.ReadFrameHeader(br, 1<<20, 1<<22)
+			if err != nil {
+				return
+			}
+			body := make([]byte, n)
+			if _, err := io.ReadFull(br, body); err != nil {
+				return
+			}
+			out <- [2][]byte{{typ}, body}
+		}
+	}()
+	return out
+}
+
+// A stranger claiming a healthy peer's address, with a new instance id or
+// with the peer's own, never receives the traffic meant for that peer:
+// its conn carries nothing after the refusal, and the peer gets it all.
+func TestStrangerCannotReceivePeerTraffic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		a, b := pair(t, nw)
+		for _, instance := range []uint64{12345, b.Instance()} {
+			conn, code := rawHandshake(t, nw, "evil:1", "a:1", "b:1", instance)
+			if code == wire.VerdictAccept {
+				t.Fatalf("stranger claiming b:1 (instance %x) accepted", instance)
+			}
+			rb := a.Remotes()[0]
+			for i := range 5 {
+				if err := a.Send(rb, []byte("for b only")); err != nil {
+					t.Fatal(err)
+				}
+				a.Broadcast([]byte("for b only"))
+				select {
+				case m := <-b.Inbox:
+					<-b.Inbox
+					if m.From.Addr() != "a:1" {
+						t.Fatalf("b got a message from %s", m.From)
+					}
+				case <-time.After(testTimeout):
+					t.Fatalf("message %d to b lost while a stranger claimed its address", i)
+				}
+			}
+			conn.SetReadDeadline(time.Now().Add(testTimeout))
+			if rest, _ := io.ReadAll(conn); len(rest) != 0 {
+				t.Fatalf("stranger's conn received %d bytes after its verdict", len(rest))
+			}
+			conn.Close()
+		}
+	})
+}
+
+// Gossip cannot replace a live peer: a stranger that links as itself and
+// gossips a fake instance for b's address changes nothing, and gets none
+// of b's traffic.
+func TestGossipOfFakeInstanceForLivePeer(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		a, b := pair(t, nw)
+		ev := record(a)
+		conn, code := rawHandshake(t, nw, "evil:1", "a:1", "evil:1", 0xe1)
+		if code != wire.VerdictAccept {
+			t.Fatalf("verdict %s", wire.VerdictName(code))
+		}
+		defer conn.Close()
+		frames := collectFrames(conn)
+		var buf bytes.Buffer
+		enc := codec.Gob.NewEncoder(&buf)
+		enc.Encode(&wire.Control{Peers: []wire.Peer{{Addr: "b:1", Instance: 0xbad}, {Addr: "a:1", Instance: 0xbad}}})
+		hdr := make([]byte, wire.FrameHeaderLen)
+		wire.PutFrameHeader(hdr, wire.FrameControl, buf.Len())
+		conn.Write(append(hdr, buf.Bytes()...))
+		time.Sleep(testHealthy)
+		synctest.Wait()
+		rb := a.Remotes()
+		for _, r := range rb {
+			if r.Addr() == "b:1" {
+				if r.Instance() != b.Instance() {
+					t.Fatalf("b:1 now has instance %x", r.Instance())
+				}
+				if err := a.Send(r, []byte("for b only")); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if m := <-b.Inbox; string(m.Payload) != "for b only" {
+			t.Fatalf("b got %q", m.Payload)
+		}
+		conn.Write([]byte{0, 0, 0, 0, wire.FrameHeartbeat})
+		time.Sleep(testHealthy)
+		conn.Close()
+		for f := range frames {
+			if f[0][0] == wire.FrameData {
+				t.Fatalf("stranger received a data frame: %q", f[1])
+			}
+		}
+		for _, e := range ev.get() {
+			if strings.Contains(e, "b:1") {
+				t.Fatalf("a's membership of b changed: %v", ev.get())
+			}
 		}
 		traffic(t, a, b)
 	})

@@ -222,7 +222,10 @@ func WithMaxMessageSize(n int) Option {
 }
 
 // WithSendQueueSize sets how many messages may wait for one remote's
-// writer (default 1024). Send waits while the queue is full.
+// writer (default 1024). Send waits while the queue is full, until there
+// is room, the network timeout passes (ErrSendTimeout) or SendContext's
+// context ends (its error); Broadcast does not let one full queue delay
+// the others.
 func WithSendQueueSize(n int) Option {
 	return atLeast("WithSendQueueSize", n, 1, func(o *options) { o.sendQueueSize = n })
 }

@@ -5,7 +5,8 @@ import (
 	"crypto/sha256"
 )
 
-// Authentication (PROTOCOL.md, "Authentication").
+// Authentication (PROTOCOL.md, "Authentication"): the dialer proves first,
+// the listener only after it has verified the dialer's proof.
 const (
 	// ProofLen is the length of an authentication proof (HMAC-SHA256).
 	ProofLen = sha256.Size

@@ -2,7 +2,8 @@ package wire
 
 import "io"
 
-// ChunkReader presents one control frame's body to a stream decoder and
+// ChunkReader presents one control frame's body to a stream decoder
+// (PROTOCOL.md, "Control messages": one value per frame) and
 // reports io.EOF at its end, so a decoder never reads past a frame. It
 // implements io.ByteReader so that encoding/gob reads from it directly
 // instead of adding a buffer that would read ahead.

@@ -21,7 +21,8 @@ const (
 const FrameHeaderLen = 5
 
 // MaxFrameLimit is the largest body length the protocol can express that
-// peerkit accepts at all; configured limits must not exceed it.
+// peerkit accepts at all; configured limits must not exceed it
+// (PROTOCOL.md, "Limits").
 const MaxFrameLimit = 1 << 30
 
 // ErrFrameTooLarge reports a frame whose declared length exceeds the limit.
@@ -43,10 +44,16 @@ func PutFrameHeader(b []byte, typ byte, n int) {
 // controlLimit (for every other type). Heartbeat and goodbye frames must be
 // empty. Nothing is allocated.
 func ReadFrameHeader(r *bufio.Reader, limit, controlLimit int) (typ byte, n int, err error) {
-	var h [FrameHeaderLen]byte
-	if _, err := io.ReadFull(r, h[:]); err != nil {
+	// Peek, not io.ReadFull into a local array: the array would escape
+	// through the io.Reader interface and cost an allocation per frame.
+	h, err := r.Peek(FrameHeaderLen)
+	if err != nil {
+		if len(h) > 0 && err == io.EOF {
+			err = io.ErrUnexpectedEOF // as io.ReadFull reports a partial header
+		}
 		return 0, 0, err
 	}
+	r.Discard(FrameHeaderLen)
 	size := binary.BigEndian.Uint32(h[:4])
 	typ = h[4]
 	max := controlLimit
