@@ -38,9 +38,17 @@ func main() {
 	name := flag.String("name", "", "your name, shown to the others (default: your address)")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := run(*listen, *join, *transportName, *secret, *name); err != nil {
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	cfg := config{listen: *listen, join: *join, transport: *transportName, secret: *secret, name: *name}
+	if err := run(cfg, os.Stdin, os.Stdout, sig); err != nil {
 		log.Fatalf("chat: %v", err)
 	}
+}
+
+type config struct {
+	listen, join, transport, secret, name string
+	ready                                 func(addr string) // called once listening (tests)
 }
 
 func newTransport(name string) (transport.Transport, error) {
@@ -61,7 +69,10 @@ func newTransport(name string) (transport.Transport, error) {
 	return nil, fmt.Errorf("unknown transport %q (want tcp, quic or mux)", name)
 }
 
-func run(listen, join, transportName, secret, name string) error {
+// run chats until in ends or sig fires, reading lines from in and writing
+// what happens to out.
+func run(cfg config, in io.Reader, out io.Writer, sig <-chan os.Signal) error {
+	listen, join, transportName, secret, name := cfg.listen, cfg.join, cfg.transport, cfg.secret, cfg.name
 	tr, err := newTransport(transportName)
 	if err != nil {
 		return err
@@ -82,17 +93,20 @@ func run(listen, join, transportName, secret, name string) error {
 	if me == "" {
 		me = n.AdvertiseAddr()
 	}
-	fmt.Printf("* %s listening on %s over %s; type to broadcast, Ctrl-C to leave\n", me, n.AdvertiseAddr(), transportName)
+	fmt.Fprintf(out, "* %s listening on %s over %s; type to broadcast, Ctrl-C to leave\n", me, n.AdvertiseAddr(), transportName)
+	if cfg.ready != nil {
+		cfg.ready(n.AdvertiseAddr())
+	}
 
-	n.RemoteAdded(func(r cluster.Remote) { fmt.Printf("* %s joined (%d in the room)\n", who(r), len(n.Remotes())+1) })
+	n.RemoteAdded(func(r cluster.Remote) { fmt.Fprintf(out, "* %s joined (%d in the room)\n", who(r), len(n.Remotes())+1) })
 	n.RemoteRemoved(func(r cluster.Remote) {
 		for _, rs := range n.Stats().Remotes {
 			if rs.Addr == r.Addr() {
-				fmt.Printf("* %s lost (%s); reconnecting\n", who(r), rs.State)
+				fmt.Fprintf(out, "* %s lost (%s); reconnecting\n", who(r), rs.State)
 				return
 			}
 		}
-		fmt.Printf("* %s left\n", who(r))
+		fmt.Fprintf(out, "* %s left\n", who(r))
 	})
 	for _, addr := range strings.Split(join, ",") {
 		if addr = strings.TrimSpace(addr); addr == "" {
@@ -102,43 +116,41 @@ func run(listen, join, transportName, secret, name string) error {
 		err := n.AddContext(ctx, addr)
 		cancel()
 		if err != nil {
-			fmt.Printf("* could not join %s: %v\n", addr, err)
+			fmt.Fprintf(out, "* could not join %s: %v\n", addr, err)
 			if errors.Is(err, cluster.ErrUnauthorized) {
-				fmt.Println("* (check -secret: it must be the same on every node)")
+				fmt.Fprintln(out, "* (check -secret: it must be the same on every node)")
 			}
 		}
 	}
 
 	lines := make(chan string)
 	go func() { // ends with the process: it blocks reading the terminal
-		sc := bufio.NewScanner(os.Stdin)
+		sc := bufio.NewScanner(in)
 		for sc.Scan() {
 			lines <- sc.Text()
 		}
 		close(lines)
 	}()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
 	for {
 		select {
 		case line, ok := <-lines:
 			if !ok {
-				fmt.Println("* end of input: leaving")
+				fmt.Fprintln(out, "* end of input: leaving")
 				return nil
 			}
 			if strings.TrimSpace(line) == "" {
 				continue
 			}
 			if err := n.Broadcast([]byte(line)); err != nil {
-				fmt.Printf("* not delivered everywhere: %v\n", err)
+				fmt.Fprintf(out, "* not delivered everywhere: %v\n", err)
 			}
 		case m, ok := <-n.Inbox:
 			if !ok {
 				return nil
 			}
-			fmt.Printf("<%s> %s\n", who(m.From), m.Payload)
+			fmt.Fprintf(out, "<%s> %s\n", who(m.From), m.Payload)
 		case <-sig:
-			fmt.Println("* leaving")
+			fmt.Fprintln(out, "* leaving")
 			return nil
 		}
 	}
