@@ -38,8 +38,18 @@ func WithTLS(conf *tls.Config) Option {
 	}
 }
 
+// DefaultStreamWindow is the largest yamux stream window the default
+// configuration grants (yamux's own default is 256 KiB). peerkit runs one
+// stream per link, so TCP already does the flow control; with a small
+// window, a receiver's window updates queue behind its own outgoing data
+// under packet loss, the sender's writer stalls with its heartbeats, and a
+// healthy peer looks silent. The window is credit, not memory allocated up
+// front: buffers grow only with data actually unread.
+const DefaultStreamWindow = 16 << 20
+
 // WithConfig sets the yamux configuration of every session (default
-// yamux.DefaultConfig with its log discarded). New validates it with
+// yamux.DefaultConfig with its log discarded and MaxStreamWindowSize set
+// to DefaultStreamWindow). New validates it with
 // yamux.VerifyConfig and keeps a copy. A nil config is an error.
 func WithConfig(conf *yamux.Config) Option {
 	return func(o *options) error {
@@ -102,6 +112,7 @@ func New(opts ...Option) (*Transport, error) {
 	if conf == nil {
 		conf = yamux.DefaultConfig()
 		conf.LogOutput = nil
+		conf.MaxStreamWindowSize = DefaultStreamWindow
 	}
 	if conf.LogOutput == nil && conf.Logger == nil {
 		conf.LogOutput = io.Discard
