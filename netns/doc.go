@@ -18,7 +18,7 @@
 //	PEERKIT_NETNS_BURST=2000x1024     messages x bytes per node per burst
 //	PEERKIT_NETNS_HOOK=inet           loss and cuts on the inet input/output
 //	                                  hooks instead of eth0's ingress/egress
-//	PEERKIT_NETNS_NODE_ARGS="-mux-window 16777216"  extra testnode flags
+//	PEERKIT_NETNS_NODE_ARGS="-quic-idle 5s"  extra testnode flags
 //	PEERKIT_NETNS_LOGDIR=dir          keep every node's debug log there
 //
 // Each node logs at debug level to its own file; the tails are printed when

@@ -40,8 +40,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/yamux"
-
 	"github.com/peerkit/peerkit/cluster"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/mux"
@@ -58,13 +56,12 @@ func main() {
 	reconnect := flag.Duration("reconnect", 100*time.Millisecond, "reconnect backoff base")
 	maxReconnect := flag.Duration("max-reconnect", 500*time.Millisecond, "reconnect backoff cap")
 	quicIdle := flag.Duration("quic-idle", 0, "QUIC idle timeout (0: the transport's default)")
-	muxWindow := flag.Int("mux-window", 0, "yamux MaxStreamWindowSize in bytes (0: the transport's default)")
 	verbose := flag.Bool("v", false, "debug log on stderr")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("testnode: ")
 
-	tr, err := newTransport(*trName, *quicIdle, *muxWindow)
+	tr, err := newTransport(*trName, *quicIdle)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -146,7 +143,7 @@ commands:
 	out.printf("closed")
 }
 
-func newTransport(name string, quicIdle time.Duration, muxWindow int) (transport.Transport, error) {
+func newTransport(name string, quicIdle time.Duration) (transport.Transport, error) {
 	switch name {
 	case "tcp":
 		return tcp.New()
@@ -161,11 +158,6 @@ func newTransport(name string, quicIdle time.Duration, muxWindow int) (transport
 		}
 		return quic.New(conf, opts...)
 	case "mux":
-		if muxWindow > 0 {
-			cfg := yamux.DefaultConfig()
-			cfg.MaxStreamWindowSize = uint32(muxWindow)
-			return mux.New(mux.WithConfig(cfg))
-		}
 		return mux.New()
 	}
 	return nil, fmt.Errorf("unknown transport %q (want tcp, quic or mux)", name)
