@@ -4,6 +4,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"sync/atomic"
 	"time"
 )
 
@@ -140,6 +141,10 @@ func (c *conn) write(b []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	defer func() { <-c.wrmu }()
+	if c.pair.gone.Load() {
+		c.net.forget(c.pair, ErrConnReset)
+		return 0, ErrConnReset
+	}
 
 	p := c.out
 	n := 0
@@ -211,7 +216,9 @@ func (c *conn) writeErrLocked() error {
 }
 
 // Close closes this end. The peer reads what was already written, then
-// io.EOF; its Writes fail with ErrBrokenPipe. Close is idempotent.
+// io.EOF; its Writes fail with ErrBrokenPipe. On a silent link the peer
+// learns nothing until the link carries bytes again; then its next Write
+// resets the conn. Close is idempotent.
 func (c *conn) Close() error {
 	select {
 	case c.closeTok <- struct{}{}:
@@ -219,9 +226,11 @@ func (c *conn) Close() error {
 		return nil
 	}
 	close(c.done)
+	if c.net.endClosed(c.pair) {
+		return nil // held back by the silence
+	}
 	c.in.closeRead()
 	c.out.closeWrite()
-	c.net.endClosed(c.pair)
 	return nil
 }
 
@@ -266,6 +275,12 @@ type pair struct {
 	client, server *conn
 	ab, ba         *pipe // client to server, server to client
 	closedEnds     int   // guarded by the Network's lock
+	// held: an end was closed (or crashed) while the link was silent; the
+	// other end is told when the link heals. Guarded by the Network's lock.
+	held bool
+	// gone: the link healed after held; the other end's next Write resets
+	// the conn, as the RST answering its first segment would.
+	gone atomic.Bool
 }
 
 // reset tears the connection down: both ends fail with err at once.

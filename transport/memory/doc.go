@@ -54,13 +54,18 @@
 //     delivered to the reader's buffer stay). New dials hang until the link
 //     heals (they then complete) or their context ends. There is no reset,
 //     so after healing an old conn resumes with a gap in its byte stream: a
-//     framed protocol reading it sees garbage. Heartbeats and timeouts are
+//     framed protocol reading it sees garbage. A Close or a Kill at one
+//     end does not cross a silent link either: the other end sees nothing
+//     until the link heals; then its next Write resets the conn (both
+//     ends fail with ErrConnReset), as the RST answering a segment sent to
+//     a socket that no longer exists would. Heartbeats and timeouts are
 //     what detects silence; that is what these faults test.
 //   - Reset (ResetLink): existing conns between two nodes fail at once on
 //     both sides with ErrConnReset; new dials work.
 //   - Crash (Kill): every conn of the node is reset on both sides at once,
-//     its listener closes, and dials to it are refused (transport.ErrRefused)
-//     until something listens there again.
+//     its listener closes, dials to it are refused (transport.ErrRefused)
+//     and dials from it fail (ErrHostDown) until something listens there
+//     again.
 //
 // # Latency and bandwidth
 //

@@ -11,6 +11,11 @@ var ErrConnReset = errors.New("memory: connection reset by peer")
 // closed its end of the conn (the EPIPE of a real socket).
 var ErrBrokenPipe = errors.New("memory: broken pipe")
 
+// ErrHostDown is the cause of the error returned by DialFrom on behalf of
+// an address crashed by Kill that nothing has listened on since: a
+// crashed host dials nothing.
+var ErrHostDown = errors.New("memory: host is down")
+
 // ErrAddrInUse is the cause of the error returned by Listen on an address
 // where a listener is already open.
 var ErrAddrInUse = errors.New("memory: address already in use")

@@ -11,6 +11,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/peerkit/peerkit/cluster"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/memory"
 )
@@ -121,5 +122,76 @@ func TestExampleSynctest(t *testing.T) {
 		c.Close()
 		nw.Kill("a:1") // crashes the sender's conn
 		<-senderDone
+	})
+}
+
+// leaderOf is the kind of cluster logic a user tests: every node takes
+// the smallest address it knows, itself included, as the leader.
+func leaderOf(n *cluster.Node) string {
+	leader := n.AdvertiseAddr()
+	for _, r := range n.Remotes() {
+		leader = min(leader, r.Addr())
+	}
+	return leader
+}
+
+// TestExampleClusterLogic tests cluster logic on whole peerkit nodes: three
+// nodes on one Network inside a synctest bubble; the leader is cut off,
+// the others pick a new leader after the network timeout (virtual time,
+// exact), and the heal brings it back. The test takes milliseconds.
+func TestExampleClusterLogic(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithSeed(1), memory.WithTrace(func(s string) { t.Log(s) }))
+		defer nw.Close()
+		opts := []cluster.Option{
+			cluster.WithTransport(nw),
+			cluster.WithHealthyInterval(100 * time.Millisecond),
+			cluster.WithNetworkTimeout(500 * time.Millisecond),
+			cluster.WithReconnectInterval(100 * time.Millisecond),
+			cluster.WithMaxReconnectInterval(200 * time.Millisecond),
+		}
+		var nodes []*cluster.Node
+		for _, addr := range []string{"a:1", "b:1", "c:1"} {
+			n, err := cluster.New(addr, opts...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer n.Close() // Close returns once the node's goroutines are gone
+			nodes = append(nodes, n)
+		}
+		a, b, c := nodes[0], nodes[1], nodes[2]
+		if err := b.Add("a:1"); err != nil {
+			t.Fatal(err)
+		}
+		if err := c.Add("b:1"); err != nil { // c learns of a through b
+			t.Fatal(err)
+		}
+		time.Sleep(time.Second) // virtual: gossip settles, no real waiting
+		for _, n := range nodes {
+			if got := leaderOf(n); got != "a:1" {
+				t.Fatalf("%s: leader %s, want a:1", n.AdvertiseAddr(), got)
+			}
+		}
+
+		nw.Partition([]string{"a:1"}, []string{"b:1", "c:1"})
+		start := time.Now()
+		for leaderOf(b) != "b:1" || leaderOf(c) != "b:1" {
+			time.Sleep(10 * time.Millisecond)
+		}
+		// Silence is noticed after the network timeout, not before.
+		if d := time.Since(start); d < 400*time.Millisecond || d > 700*time.Millisecond {
+			t.Fatalf("new leader after %v, want about the 500ms network timeout", d)
+		}
+		if got := leaderOf(a); got != "a:1" {
+			t.Fatalf("a, alone, follows %s", got)
+		}
+
+		nw.Heal()
+		time.Sleep(time.Second) // reconnection with backoff, in virtual time
+		for _, n := range nodes {
+			if got := leaderOf(n); got != "a:1" {
+				t.Fatalf("after the heal %s follows %s, want a:1", n.AdvertiseAddr(), got)
+			}
+		}
 	})
 }

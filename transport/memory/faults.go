@@ -134,8 +134,15 @@ func (n *Network) update(change func(), format string, args ...any) {
 	n.changed = make(chan struct{})
 	var silenced []*pair
 	for p := range n.pairs {
-		if n.silentLocked(p.from, p.to) {
+		switch {
+		case n.silentLocked(p.from, p.to):
 			silenced = append(silenced, p)
+		case p.held:
+			// An end closed or crashed during the silence: the other
+			// end's next bytes reach a socket that is gone and draw a
+			// reset (see conn.write).
+			p.held = false
+			p.gone.Store(true)
 		}
 	}
 	n.unlock()
@@ -193,18 +200,37 @@ func (n *Network) ResetLink(a, b string) {
 }
 
 // Kill crashes the node at addr: every conn of it (dialled from it with
-// DialFrom, or to it) fails at once on both sides with ErrConnReset, its
-// listener closes, and dials to addr are refused until something listens
-// there again. Dials from addr are not prevented: a restarted node reuses
-// its address.
+// DialFrom, or to it) fails at once on both sides with ErrConnReset (on a
+// silent link, the far side sees the reset only at its first Write after
+// the link heals), its
+// listener closes, dials to addr are refused, and dials from addr (its
+// crashed process's goroutines, still running in a test) fail with
+// ErrHostDown, until something listens at addr again: a restarted node
+// listens first, then dials.
 func (n *Network) Kill(addr string) {
 	a := normalize(addr)
 	n.lock()
+	n.killed[a] = true
 	l := n.listeners[a]
 	if l != nil {
 		l.closeLocked()
 	}
-	ps := n.takePairsLocked(func(p *pair) bool { return p.from == a || p.to == a })
+	// A crash is seen at once where the link carries bytes; across a
+	// silent link only when it heals.
+	var quiet []*conn
+	for p := range n.pairs {
+		if (p.from == a || p.to == a) && n.silentLocked(p.from, p.to) {
+			if p.from == a {
+				quiet = append(quiet, p.client)
+			}
+			if p.to == a {
+				quiet = append(quiet, p.server)
+			}
+		}
+	}
+	ps := n.takePairsLocked(func(p *pair) bool {
+		return (p.from == a || p.to == a) && !n.silentLocked(p.from, p.to)
+	})
 	close(n.changed)
 	n.changed = make(chan struct{})
 	n.unlock()
@@ -214,7 +240,10 @@ func (n *Network) Kill(addr string) {
 	for _, p := range ps {
 		p.reset(ErrConnReset)
 	}
-	n.tracef("kill %s (%d conns)", addr, len(ps))
+	for _, c := range quiet {
+		c.Close()
+	}
+	n.tracef("kill %s (%d conns reset, %d behind silent links)", addr, len(ps), len(quiet))
 }
 
 // BlackHole makes the node at addr silent: its conns stop carrying bytes

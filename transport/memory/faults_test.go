@@ -217,6 +217,43 @@ func TestKillAndRelisten(t *testing.T) {
 	})
 }
 
+// A crashed host dials nothing: dials from a killed address fail, at once
+// or when the Kill happens while they wait, until it listens again.
+func TestKilledHostCannotDial(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		listen(t, nw, "b:1")
+		lc := listen(t, nw, "c:1")
+		// A dial from b waiting on a silent link when b crashes.
+		nw.CutLink("b:1", "c:1")
+		waiting := make(chan error, 1)
+		go func() {
+			_, err := nw.DialFrom(context.Background(), "b:1", "c:1")
+			waiting <- err
+		}()
+		synctest.Wait()
+		start := time.Now()
+		nw.Kill("b:1")
+		if err := <-waiting; !errors.Is(err, memory.ErrHostDown) {
+			t.Fatalf("dial waiting when its host was killed: %v, want ErrHostDown", err)
+		}
+		if time.Since(start) != 0 {
+			t.Fatal("a waiting dial from a killed host did not fail at once")
+		}
+		nw.RestoreLink("b:1", "c:1")
+		if _, err := nw.DialFrom(context.Background(), "b:1", "c:1"); !errors.Is(err, memory.ErrHostDown) {
+			t.Fatalf("dial from a killed host: %v, want ErrHostDown", err)
+		}
+		// Killing a host does not stop others, or anonymous dials.
+		connect(t, nw, lc, "a:1")
+		connect(t, nw, lc, "")
+		// The restarted node listens first, then dials.
+		listen(t, nw, "b:1")
+		connect(t, nw, lc, "b:1")
+	})
+}
+
 func TestBlackHole(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := memory.NewNetwork()
@@ -277,4 +314,39 @@ func TestTrace(t *testing.T) {
 			t.Errorf("trace %q lacks %q", got, want)
 		}
 	}
+}
+
+// A Close or a crash does not cross a silent link: the far end hears
+// nothing (its writes vanish, its reads time out) until the link heals,
+// then its next Write resets the conn, as after a FIN lost in a partition.
+func TestCloseAndKillBehindSilence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		lb, lc := listen(t, nw, "b:1"), listen(t, nw, "c:1")
+		ab, ba := connect(t, nw, lb, "a:1")
+		ac, ca := connect(t, nw, lc, "a:1")
+		nw.Partition([]string{"a:1"}, []string{"b:1", "c:1"})
+		ab.Close() // a closes its conn to b
+		nw.Kill("c:1")
+		for _, c := range []net.Conn{ba, ac} { // the far ends
+			if _, err := c.Write([]byte("x")); err != nil {
+				t.Fatalf("Write behind a partition after the far end went: %v", err)
+			}
+			expectSilence(t, c)
+		}
+		_ = ca
+		nw.Heal()
+		for _, c := range []net.Conn{ba, ac} {
+			// Still nothing to read: the gone end sends nothing.
+			expectSilence(t, c)
+			// The first segment after the heal draws a reset.
+			if _, err := c.Write([]byte("x")); !errors.Is(err, memory.ErrConnReset) {
+				t.Fatalf("Write after the heal: %v, want ErrConnReset", err)
+			}
+			if _, err := c.Read(make([]byte, 1)); !errors.Is(err, memory.ErrConnReset) {
+				t.Fatalf("Read after the reset: %v, want ErrConnReset", err)
+			}
+		}
+	})
 }

@@ -27,6 +27,9 @@ type Network struct {
 	changed chan struct{}
 
 	listeners map[string]*listener
+	// killed holds the addresses crashed by Kill and not listened on
+	// since: a crashed host dials nothing.
+	killed    map[string]bool
 	ephemeral int // next local port for dialled conns
 	pairs     map[*pair]struct{}
 
@@ -55,6 +58,7 @@ func NewNetwork(opts ...Option) *Network {
 		opts:      o,
 		changed:   make(chan struct{}),
 		listeners: make(map[string]*listener),
+		killed:    make(map[string]bool),
 		ephemeral: firstEphemeralPort,
 		pairs:     make(map[*pair]struct{}),
 		faults:    newFaultState(),
@@ -108,6 +112,7 @@ func (n *Network) Listen(addr string) (net.Listener, error) {
 		closeTok: make(chan struct{}, 1),
 	}
 	n.listeners[key] = l
+	delete(n.killed, key) // the crashed host is back
 	return l, nil
 }
 
@@ -125,7 +130,9 @@ func (n *Network) Dial(ctx context.Context, addr string) (net.Conn, error) {
 // A dial takes one round trip of the link's base latency. Across a silent
 // link it waits until the link carries bytes again or ctx ends (then it
 // fails with ctx's error). Where nothing listens it fails with an error
-// matching transport.ErrRefused.
+// matching transport.ErrRefused. From an address crashed by Kill and not
+// listened on since, it fails with ErrHostDown, at once or as soon as Kill
+// happens while it waits.
 func (n *Network) DialFrom(ctx context.Context, from, addr string) (net.Conn, error) {
 	return n.dial(ctx, normalize(from), addr)
 }
@@ -146,6 +153,10 @@ func (n *Network) dial(ctx context.Context, from, addr string) (net.Conn, error)
 		if n.closed {
 			n.unlock()
 			return nil, opErr(net.ErrClosed)
+		}
+		if n.killed[from] {
+			n.unlock()
+			return nil, opErr(ErrHostDown)
 		}
 		silent := n.silentLocked(from, to)
 		rtt := 2 * n.faults.latency(from, to).base
@@ -193,6 +204,9 @@ func (n *Network) connect(from, to string) (*conn, *listener, error) {
 	defer n.unlock()
 	if n.closed {
 		return nil, nil, net.ErrClosed
+	}
+	if n.killed[from] {
+		return nil, nil, ErrHostDown
 	}
 	if n.silentLocked(from, to) {
 		return nil, nil, nil
@@ -249,14 +263,23 @@ func (n *Network) forget(p *pair, err error) {
 	p.reset(err)
 }
 
-// endClosed records that one end of p was closed.
-func (n *Network) endClosed(p *pair) {
+// endClosed records that one end of p was closed. It reports whether the
+// link is silent: then the other end is told nothing now, and is reset
+// when the link heals (see update), as a FIN lost in a partition would
+// leave it.
+func (n *Network) endClosed(p *pair) (held bool) {
 	n.lock()
+	defer n.unlock()
 	p.closedEnds++
 	if p.closedEnds == 2 {
 		delete(n.pairs, p)
+		return false
 	}
-	n.unlock()
+	if _, ok := n.pairs[p]; ok && n.silentLocked(p.from, p.to) {
+		p.held = true
+		return true
+	}
+	return false
 }
 
 // Close closes every listener and every conn of the network; later
