@@ -25,12 +25,19 @@ var (
 )
 
 // outFrame is one frame waiting in a link's send queue: a data payload
-// (body, already copied from the caller) or a control message (encoded by
-// the writer, which owns the link's stream encoder).
+// (already copied from the caller; the queue holds one reference to it) or
+// a control message (encoded by the writer, which owns the link's stream
+// encoder).
 type outFrame struct {
-	typ  byte
-	body []byte
+	data *payload
 	ctl  *wire.Control
+}
+
+// drop releases what f holds, for a frame that will not be written.
+func (f outFrame) drop() {
+	if f.data != nil {
+		f.data.release()
+	}
 }
 
 // link is one live connection to one remote. It owns two goroutines: the
@@ -92,9 +99,14 @@ func (l *link) leave() {
 // enqueue waits for room in the send queue until ctx ends, the link goes
 // down, or the network timeout passes.
 func (l *link) enqueue(ctx context.Context, f outFrame) error {
+	// One channel per select: a single-case select with a default is a
+	// lock-free check, where a multi-case one locks every channel.
 	select {
 	case <-l.done:
 		return ErrUnknownRemote
+	default:
+	}
+	select {
 	case <-l.leaving:
 		return ErrUnknownRemote
 	default:
@@ -164,15 +176,31 @@ func (l *link) readLoop() {
 		}
 		switch typ {
 		case wire.FrameData:
-			buf := make([]byte, size)
-			if _, err := io.ReadFull(br, buf); err != nil {
-				l.shutdown(readError(err))
-				return
+			var buf []byte
+			if size > 0 && size <= br.Buffered() {
+				// The body is in the buffer: append copies it into a new
+				// slice without zeroing it first, as make would. (An empty
+				// payload stays a non-nil empty slice, as before.)
+				b, _ := br.Peek(size)
+				buf = append([]byte(nil), b...)
+				br.Discard(size)
+			} else {
+				buf = make([]byte, size)
+				if _, err := io.ReadFull(br, buf); err != nil {
+					l.shutdown(readError(err))
+					return
+				}
 			}
 			l.stats.msgsIn.Add(1)
 			l.stats.bytesIn.Add(uint64(size))
+			m := &Message{From: from, Payload: buf}
+			select { // fast path: room in the Inbox (one channel, no select lock)
+			case n.inbox <- m:
+				continue
+			default:
+			}
 			select {
-			case n.inbox <- &Message{From: from, Payload: buf}:
+			case n.inbox <- m:
 			case <-l.leaving: // we are leaving: the application no longer reads
 			case <-l.done:
 				return
@@ -207,7 +235,7 @@ func (l *link) readLoop() {
 
 func (l *link) writeLoop() {
 	n := l.n
-	w := &frameWriter{bw: bufio.NewWriterSize(l.conn, linkBufferSize)}
+	w := &frameWriter{conn: l.conn}
 	w.enc = n.opts.codec.NewEncoder(&w.encBuf)
 	tick := time.NewTicker(n.opts.healthyInterval)
 	defer tick.Stop()
@@ -225,7 +253,7 @@ func (l *link) writeLoop() {
 			if !wrote {
 				err := w.frame(wire.FrameHeartbeat, nil)
 				if err == nil {
-					err = w.bw.Flush()
+					err = w.flush()
 				}
 				if err != nil {
 					l.shutdown(err)
@@ -254,7 +282,7 @@ func (l *link) writeBatch(w *frameWriter, f outFrame) error {
 			continue
 		default:
 		}
-		return w.bw.Flush()
+		return w.flush()
 	}
 }
 
@@ -263,8 +291,10 @@ func (l *link) write(w *frameWriter, f outFrame) error {
 		return w.control(f.ctl)
 	}
 	l.stats.msgsOut.Add(1)
-	l.stats.bytesOut.Add(uint64(len(f.body)))
-	return w.frame(f.typ, f.body)
+	l.stats.bytesOut.Add(uint64(len(f.data.b)))
+	err := w.frame(wire.FrameData, f.data.b)
+	f.data.release() // the bytes are in the buffer, or written
+	return err
 }
 
 // sayGoodbye flushes what is queued, sends a goodbye, and lingers until
@@ -289,7 +319,7 @@ func (l *link) sayGoodbye(w *frameWriter) {
 		if err := w.frame(wire.FrameGoodbye, nil); err != nil {
 			return err
 		}
-		return w.bw.Flush()
+		return w.flush()
 	}()
 	if err == nil {
 		t := time.NewTimer(time.Until(deadline))
@@ -311,6 +341,7 @@ func (l *link) dropQueued() {
 			if f.ctl == nil {
 				l.stats.dropped.Add(1)
 			}
+			f.drop()
 		default:
 			return
 		}
@@ -318,15 +349,35 @@ func (l *link) dropQueued() {
 }
 
 // frameWriter writes frames to a buffered conn; only the writer goroutine
-// uses it.
+// uses it. The buffer is taken from a pool for each burst and given back by
+// flush, so that an idle link holds no write buffer.
 type frameWriter struct {
-	bw     *bufio.Writer
+	conn   net.Conn
+	bw     *bufio.Writer // nil between bursts
 	enc    codec.Encoder
 	encBuf bytes.Buffer
 	hdr    [wire.FrameHeaderLen]byte
 }
 
+var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, linkBufferSize) }}
+
+// flush writes out the burst and releases the buffer.
+func (w *frameWriter) flush() error {
+	if w.bw == nil {
+		return nil
+	}
+	err := w.bw.Flush()
+	w.bw.Reset(nil)
+	writeBuffers.Put(w.bw)
+	w.bw = nil
+	return err
+}
+
 func (w *frameWriter) frame(typ byte, body []byte) error {
+	if w.bw == nil {
+		w.bw = writeBuffers.Get().(*bufio.Writer)
+		w.bw.Reset(w.conn)
+	}
 	wire.PutFrameHeader(w.hdr[:], typ, len(body))
 	if _, err := w.bw.Write(w.hdr[:]); err != nil {
 		return err

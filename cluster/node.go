@@ -198,9 +198,12 @@ func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error
 		}
 		return ErrUnknownRemote
 	}
-	buf := make([]byte, len(payload))
-	copy(buf, payload)
-	return l.enqueue(ctx, outFrame{typ: wire.FrameData, body: buf})
+	f := outFrame{data: newPayload(payload, 1)}
+	err := l.enqueue(ctx, f)
+	if err != nil {
+		f.drop()
+	}
+	return err
 }
 
 // Broadcast sends payload to every connected remote. A remote whose send
@@ -223,9 +226,12 @@ func (n *Node) Broadcast(payload []byte) error {
 		}
 	}
 	n.mu.Unlock()
-	buf := make([]byte, len(payload)) // shared: writers only read it
-	copy(buf, payload)
-	f := outFrame{typ: wire.FrameData, body: buf}
+	if len(links) == 0 {
+		return nil
+	}
+	// One copy shared by every queue, each holding a reference; writers
+	// only read it, and the last to be done with it recycles it.
+	f := outFrame{data: newPayload(payload, len(links))}
 	var full []*link
 	for _, l := range links {
 		select {
@@ -237,6 +243,7 @@ func (n *Node) Broadcast(payload []byte) error {
 	var errs []error
 	for _, l := range full {
 		if err := l.enqueue(context.Background(), f); err != nil {
+			f.drop()
 			errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
 		}
 	}
