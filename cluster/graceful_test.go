@@ -127,3 +127,21 @@ func TestCloseWithFullInbox(t *testing.T) {
 		}
 	})
 }
+
+// Close must not hang on a writer blocked by a peer that does not read.
+func TestCloseWhileWriterBlocked(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(1024))
+		defer nw.Close()
+		a, b := pair(t, nw, WithInboxSize(1), WithSendQueueSize(2))
+		rb := a.Remotes()[0]
+		for a.Send(rb, make([]byte, 512)) == nil {
+		} // until the queue stays full: a's writer is blocked in Write
+		start := time.Now()
+		a.Close()
+		if d := time.Since(start); d > 2*testHealthy {
+			t.Fatalf("Close took %v with a blocked writer", d)
+		}
+		_ = b
+	})
+}

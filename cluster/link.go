@@ -92,8 +92,15 @@ func (l *link) shutdown(cause error) {
 }
 
 // leave asks the writer to flush what is queued, send a goodbye and close.
+//
+// A writer blocked in Write (a peer that does not read) would never see the
+// request, so leave also gives the conn's writes the linger deadline: the
+// goodbye goes out within it, or the link is dropped.
 func (l *link) leave() {
-	l.leaveOnce.Do(func() { close(l.leaving) })
+	l.leaveOnce.Do(func() {
+		close(l.leaving)
+		l.conn.SetWriteDeadline(time.Now().Add(l.n.opts.healthyInterval))
+	})
 }
 
 // enqueue waits for room in the send queue until ctx ends, the link goes
