@@ -85,7 +85,7 @@ func (c *conn) read(b []byte) (int, error) {
 			p.unlock()
 			return n, nil
 		}
-		if due.IsZero() && p.eof {
+		if len(p.q) == 0 && p.eof {
 			p.unlock()
 			return 0, io.EOF
 		}
@@ -116,7 +116,8 @@ func (c *conn) read(b []byte) (int, error) {
 // Write queues b for the peer. It blocks while the direction's buffer is
 // full. Concurrent Writes are serialised: one Write's bytes are never
 // interleaved with another's. On a silent link (partition, cut, black hole)
-// Write succeeds and the bytes vanish.
+// Write succeeds while the buffer has room; the bytes are held and reach
+// the peer, in order, after the link heals.
 func (c *conn) Write(b []byte) (int, error) {
 	n, err := c.write(b)
 	if err != nil {
@@ -141,16 +142,17 @@ func (c *conn) write(b []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	defer func() { <-c.wrmu }()
-	if c.pair.gone.Load() {
-		c.net.forget(c.pair, ErrConnReset)
-		return 0, ErrConnReset
-	}
 
 	p := c.out
 	n := 0
 	for {
-		// The Network's lock is never taken while a pipe's is held.
-		silent := c.net.silent(c.src, c.dst)
+		if c.pair.gone.Load() {
+			// The peer gave up during a silence that has healed since
+			// (before this Write, or while it waited for room): the
+			// bytes reach a socket that is gone and draw a reset.
+			c.net.forget(c.pair, ErrConnReset)
+			return n, ErrConnReset
+		}
 		p.lock()
 		if err := c.writeErrLocked(); err != nil {
 			p.unlock()
@@ -161,7 +163,9 @@ func (c *conn) write(b []byte) (int, error) {
 			return 0, nil
 		}
 		free := p.limit - p.size
-		if free == 0 && !silent {
+		if free == 0 {
+			// Full, also while the link is silent: the held bytes count,
+			// as unacknowledged ones fill a TCP send buffer.
 			changed := p.waitChanLocked()
 			p.unlock()
 			select {
@@ -176,25 +180,22 @@ func (c *conn) write(b []byte) (int, error) {
 		p.unlock()
 
 		// Only this goroutine adds to p (wrmu), so free can only grow
-		// until we lock again.
-		k := len(b) - n
-		if free > 0 && k > free {
-			k = free
-		}
-		at, drop := c.net.route(c.src, c.dst, k)
+		// until we lock again. The Network's lock is never taken while a
+		// pipe's is held.
+		k := min(len(b)-n, free)
+		at, silent := c.net.route(c.src, c.dst, k)
 
 		p.lock()
 		if err := c.writeErrLocked(); err != nil {
 			p.unlock()
 			return n, err
 		}
-		if !drop {
-			if k > p.limit-p.size { // a silent link healed meanwhile
-				p.unlock()
-				continue
-			}
-			p.pushLocked(b[n:n+k], at)
+		if silent && !p.holding { // the link healed meanwhile: route again
+			p.unlock()
+			continue
 		}
+		// If the link went silent since route, the pipe holds the bytes.
+		p.pushLocked(b[n:n+k], at)
 		p.unlock()
 		n += k
 		if n == len(b) {
@@ -217,8 +218,9 @@ func (c *conn) writeErrLocked() error {
 
 // Close closes this end. The peer reads what was already written, then
 // io.EOF; its Writes fail with ErrBrokenPipe. On a silent link the peer
-// learns nothing until the link carries bytes again; then its next Write
-// resets the conn. Close is idempotent.
+// learns nothing until the link heals; then the bytes held in either
+// direction are discarded (this end gave up on them) and the peer's next
+// Write resets the conn. Close is idempotent.
 func (c *conn) Close() error {
 	select {
 	case c.closeTok <- struct{}{}:
@@ -271,10 +273,14 @@ func (c *conn) SetWriteDeadline(t time.Time) error {
 // pair is one connection: its two ends and the listen addresses that key
 // its faults.
 type pair struct {
+	id             uint64 // creation order: heals schedule held bytes in this order
 	from, to       string // dialler's source ("" if anonymous) and listener
 	client, server *conn
 	ab, ba         *pipe // client to server, server to client
 	closedEnds     int   // guarded by the Network's lock
+	// holding: the link is silent and both pipes hold their bytes.
+	// Guarded by the Network's lock.
+	holding bool
 	// held: an end was closed (or crashed) while the link was silent; the
 	// other end is told when the link heals. Guarded by the Network's lock.
 	held bool
@@ -294,16 +300,4 @@ func (p *pair) isReset() bool {
 	p.ab.lock()
 	defer p.ab.unlock()
 	return p.ab.err != nil
-}
-
-// silence discards the bytes in flight in both directions.
-func (p *pair) silence(now time.Time) {
-	p.ab.dropInFlight(now)
-	p.ba.dropInFlight(now)
-}
-
-// wake makes waiting writers re-check the faults.
-func (p *pair) wake() {
-	p.ab.wake()
-	p.ba.wake()
 }

@@ -26,7 +26,7 @@
 // # Conns
 //
 // Each conn is a full net.Conn: two bounded byte buffers (WithBufferSize,
-// 256 KiB by default, counting bytes in flight and unread), so a writer
+// 256 KiB by default, counting bytes in flight, held and unread), so a writer
 // blocks while its reader does not read. Concurrent Writes are serialised
 // and never interleave; deadlines behave like net.Pipe's; Close is
 // idempotent. After Close, Read and Write fail with errors matching
@@ -48,15 +48,23 @@
 //
 // Three kinds of failure, as on a real network:
 //
-//   - Silent (Partition, CutLink, BlackHole): bytes written on an existing
-//     conn vanish, Write still succeeds and neither side sees an error;
-//     bytes in flight when the link goes silent are lost too (bytes already
-//     delivered to the reader's buffer stay). New dials hang until the link
-//     heals (they then complete) or their context ends. There is no reset,
-//     so after healing an old conn resumes with a gap in its byte stream: a
-//     framed protocol reading it sees garbage. A Close or a Kill at one
-//     end does not cross a silent link either: the other end sees nothing
-//     until the link heals; then its next Write resets the conn (both
+//   - Silent (Partition, CutLink, BlackHole): bytes stall, nothing errors;
+//     as with TCP, they arrive after the heal unless an endpoint gave up
+//     and closed first. While the link is silent nothing is delivered on
+//     its conns: the readers see silence. Bytes written meanwhile are held,
+//     as a TCP sender keeps unacknowledged segments, and so are the bytes
+//     in flight when the link went silent (bytes already delivered to the
+//     reader's buffer stay readable). Held bytes count against the
+//     direction's buffer: Write succeeds while it has room, then blocks
+//     until the heal (or its deadline, or Close), like a write into a full
+//     TCP send buffer. When the link heals the held bytes leave in one
+//     burst per direction and arrive in order, with no gap, after the
+//     link's latency (and bandwidth delay) counted from the heal. New
+//     dials hang until the link heals (they then complete) or their
+//     context ends. A Close or a Kill at one end does not cross a silent
+//     link either: the other end sees nothing until the link heals; then
+//     the bytes held in both directions are discarded (the closed end gave
+//     up on them) and the other end's next Write resets the conn (both
 //     ends fail with ErrConnReset), as the RST answering a segment sent to
 //     a socket that no longer exists would. Heartbeats and timeouts are
 //     what detects silence; that is what these faults test.

@@ -40,14 +40,17 @@ func Example() {
 	io.ReadFull(c, buf)
 	fmt.Printf("echo: %s\n", buf)
 
-	// A partition is silent: the write succeeds, no answer comes.
+	// A partition is silent: the write succeeds, no answer comes. As with
+	// TCP, the bytes are not lost: they arrive once the partition heals.
 	nw.Partition([]string{"client:7000"}, []string{"server:7000"})
-	c.Write([]byte("lost!"))
+	c.Write([]byte("held!"))
 	c.SetReadDeadline(time.Now().Add(10 * time.Millisecond))
 	_, err := c.Read(buf)
 	fmt.Println("partitioned, read timed out:", errors.Is(err, os.ErrDeadlineExceeded))
 	nw.Heal()
 	c.SetReadDeadline(time.Time{})
+	io.ReadFull(c, buf)
+	fmt.Printf("healed, echo: %s\n", buf)
 
 	// A crash is loud: the conn fails at once and the address refuses.
 	nw.Kill("server:7000")
@@ -59,6 +62,7 @@ func Example() {
 	// Output:
 	// echo: hello
 	// partitioned, read timed out: true
+	// healed, echo: held!
 	// killed, conn reset: true
 	// killed, dial refused: true
 }

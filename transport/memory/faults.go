@@ -1,7 +1,9 @@
 package memory
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -63,13 +65,15 @@ func (f *faultState) bandwidth(from, to string) int64 {
 	return f.bw
 }
 
-// silentLocked reports whether bytes from from to to vanish.
+// silentLocked reports whether the link between from and to is silent:
+// bytes between them are held, dials hang. It is symmetric. An anonymous
+// end ("", from Dial) is subject only to black holes.
 func (n *Network) silentLocked(from, to string) bool {
 	f := &n.faults
 	if f.blackholed[to] || f.blackholed[from] {
 		return true
 	}
-	if from == "" {
+	if from == "" || to == "" {
 		return false
 	}
 	if f.cut[linkKey{min(from, to), max(from, to)}] {
@@ -78,25 +82,9 @@ func (n *Network) silentLocked(from, to string) bool {
 	return f.groups != nil && f.groups[from] != f.groups[to]
 }
 
-func (n *Network) silent(from, to string) bool {
-	if !n.faulty.Load() {
-		return false
-	}
-	n.lock()
-	defer n.unlock()
-	return n.silentLocked(from, to)
-}
-
-// route decides the fate of k bytes written now from from to to: dropped,
-// or delivered at the returned time. The time is
-//
-//	start + k/bandwidth + latency + jitter
-//
-// where start is now or, if the direction's wire is still busy sending
-// earlier bytes (of any conn on the link), the time it becomes free; the
-// wire is then busy until start + k/bandwidth. Jitter is uniform in
-// [0, jitter). The pipe then delays the bytes further if needed so that
-// they never overtake earlier bytes of the same conn.
+// route decides the fate of k bytes written now from from to to: held,
+// if the link is silent (the second result), or delivered at the returned
+// time (see routeLocked).
 func (n *Network) route(from, to string, k int) (time.Time, bool) {
 	if !n.faulty.Load() {
 		return time.Now(), false
@@ -106,6 +94,19 @@ func (n *Network) route(from, to string, k int) (time.Time, bool) {
 	if n.silentLocked(from, to) {
 		return time.Time{}, true
 	}
+	return n.routeLocked(from, to, k), false
+}
+
+// routeLocked returns when k bytes sent now from from to to arrive:
+//
+//	start + k/bandwidth + latency + jitter
+//
+// where start is now or, if the direction's wire is still busy sending
+// earlier bytes (of any conn on the link), the time it becomes free; the
+// wire is then busy until start + k/bandwidth. Jitter is uniform in
+// [0, jitter). The pipe then delays the bytes further if needed so that
+// they never overtake earlier bytes of the same conn.
+func (n *Network) routeLocked(from, to string, k int) time.Time {
 	at := time.Now()
 	if bw := n.faults.bandwidth(from, to); bw > 0 {
 		d := dirKey{from, to}
@@ -120,43 +121,76 @@ func (n *Network) route(from, to string, k int) (time.Time, bool) {
 	if l.jitter > 0 {
 		at = at.Add(time.Duration(n.rng.Int64N(int64(l.jitter))))
 	}
-	return at, false
+	return at
 }
 
 // update applies a fault change: change runs under the lock; then dials
-// waiting on silent links re-check, and conns whose link is now silent
-// lose their bytes in flight.
+// waiting on silent links re-check, conns whose link went silent start
+// holding their bytes, and conns whose link healed send what they held.
 func (n *Network) update(change func(), format string, args ...any) {
 	n.lock()
 	change()
 	n.faulty.Store(n.faults.active())
 	close(n.changed)
 	n.changed = make(chan struct{})
-	var silenced []*pair
+	now := time.Now()
+	var healed []*pair
 	for p := range n.pairs {
+		silent := n.silentLocked(p.from, p.to)
 		switch {
-		case n.silentLocked(p.from, p.to):
-			silenced = append(silenced, p)
-		case p.held:
-			// An end closed or crashed during the silence: the other
-			// end's next bytes reach a socket that is gone and draw a
-			// reset (see conn.write).
+		case silent && !p.holding:
+			p.holding = true
+			for _, q := range []*pipe{p.ab, p.ba} {
+				q.lock()
+				q.holdLocked(now)
+				q.unlock()
+			}
+		case !silent && p.holding:
+			healed = append(healed, p)
+		}
+	}
+	// In a fixed order, so that the jitter drawn is the same in every run.
+	slices.SortFunc(healed, func(a, b *pair) int { return cmp.Compare(a.id, b.id) })
+	for _, p := range healed {
+		p.holding = false
+		if p.held {
+			// An end closed or crashed during the silence: it gave up on
+			// the held bytes, and the other end's next bytes reach a
+			// socket that is gone and draw a reset (see conn.write).
 			p.held = false
 			p.gone.Store(true)
+			for _, q := range []*pipe{p.ab, p.ba} {
+				q.lock()
+				q.discardHeldLocked()
+				q.unlock()
+			}
+			continue
+		}
+		// As TCP retransmits after a partition: what was held leaves
+		// now, in one burst per direction.
+		for _, d := range []struct {
+			q        *pipe
+			src, dst string
+		}{{p.ab, p.from, p.to}, {p.ba, p.to, p.from}} {
+			d.q.lock()
+			var at time.Time
+			if k := d.q.heldBytesLocked(); k > 0 {
+				at = n.routeLocked(d.src, d.dst, k)
+			}
+			d.q.releaseLocked(at)
+			d.q.unlock()
 		}
 	}
 	n.unlock()
-	now := time.Now()
-	for _, p := range silenced {
-		p.silence(now)
-	}
 	n.tracef(format, args...)
 }
 
 // Partition splits the network: nodes in different groups cannot talk.
 // Addresses in no group form one more group together. It replaces any
-// previous partition. Conns across groups go silent (see above); dials
-// across groups hang.
+// previous partition. Conns across groups go silent: bytes stall, nothing
+// errors; as with TCP, they arrive after the heal unless an endpoint gave
+// up and closed first (see the package documentation). Dials across
+// groups hang until the heal or their context's end.
 func (n *Network) Partition(groups ...[]string) {
 	m := make(map[string]int)
 	var desc []string
@@ -169,19 +203,26 @@ func (n *Network) Partition(groups ...[]string) {
 	n.update(func() { n.faults.groups = m }, "partition %s", strings.Join(desc, " | "))
 }
 
-// Heal removes the partition. Bytes written during it stay lost. Cut links
-// and black holes are undone by RestoreLink and Unblackhole.
+// Heal removes the partition. On the conns it silenced (and that no other
+// fault keeps silent) the bytes held during it are delivered in order,
+// after the link's latency counted from now; conns an end closed during
+// it draw a reset at the other end's next Write. Waiting dials complete.
+// Cut links and black holes are undone by RestoreLink and Unblackhole.
 func (n *Network) Heal() {
 	n.update(func() { n.faults.groups = nil }, "heal")
 }
 
 // CutLink silently cuts the link between a and b, in both directions, as a
-// partition of just those two nodes would.
+// partition of just those two nodes would: bytes stall, nothing errors; as
+// with TCP, they arrive after RestoreLink unless an endpoint gave up and
+// closed first. Dials between a and b hang until then.
 func (n *Network) CutLink(a, b string) {
 	n.update(func() { n.faults.cut[keyOf(a, b)] = true }, "cut %s <-> %s", a, b)
 }
 
-// RestoreLink undoes CutLink.
+// RestoreLink undoes CutLink: as Heal does for a partition, it delivers
+// the bytes held on the link's conns, in order, after the link's latency
+// counted from now, unless another fault keeps the link silent.
 func (n *Network) RestoreLink(a, b string) {
 	n.update(func() { delete(n.faults.cut, keyOf(a, b)) }, "restore %s <-> %s", a, b)
 }
@@ -247,12 +288,16 @@ func (n *Network) Kill(addr string) {
 }
 
 // BlackHole makes the node at addr silent: its conns stop carrying bytes
-// in both directions without any error, and dials to or from it hang.
+// in both directions (anonymous ones too), without any error, and dials to
+// or from it hang. Bytes stall, nothing errors; as with TCP, they arrive
+// after Unblackhole unless an endpoint gave up and closed first.
 func (n *Network) BlackHole(addr string) {
 	n.update(func() { n.faults.blackholed[normalize(addr)] = true }, "blackhole %s", addr)
 }
 
-// Unblackhole undoes BlackHole.
+// Unblackhole undoes BlackHole: as Heal does for a partition, it delivers
+// the bytes held on the node's conns, in order, after the links' latency
+// counted from now, unless another fault keeps a link silent.
 func (n *Network) Unblackhole(addr string) {
 	n.update(func() { delete(n.faults.blackholed, normalize(addr)) }, "unblackhole %s", addr)
 }

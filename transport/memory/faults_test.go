@@ -1,6 +1,7 @@
 package memory_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -37,6 +38,15 @@ func expectMessage(t *testing.T, w, r net.Conn, msg string) {
 	}
 }
 
+// expectBytes checks that r delivers exactly want next.
+func expectBytes(t *testing.T, r net.Conn, want string) {
+	t.Helper()
+	buf := make([]byte, len(want))
+	if _, err := io.ReadFull(r, buf); err != nil || string(buf) != want {
+		t.Fatalf("read %q, %v; want %q", buf, err, want)
+	}
+}
+
 // expectDialHangs checks that a dial from from to to waits until its
 // context ends.
 func expectDialHangs(t *testing.T, nw *memory.Network, from, to string) {
@@ -63,11 +73,11 @@ func TestPartitionHeal(t *testing.T) {
 		_ = la
 
 		nw.Partition([]string{"a:1"}, []string{"b:1", "c:1"})
-		if _, err := ab.Write([]byte("lost")); err != nil {
+		if _, err := ab.Write([]byte("held ")); err != nil {
 			t.Fatalf("Write across a partition must succeed silently: %v", err)
 		}
 		expectSilence(t, ba)
-		if _, err := ba.Write([]byte("lost too")); err != nil {
+		if _, err := ba.Write([]byte("held too ")); err != nil {
 			t.Fatal(err)
 		}
 		expectSilence(t, ab)
@@ -94,7 +104,11 @@ func TestPartitionHeal(t *testing.T) {
 			t.Fatalf("dial after heal: %v", err)
 		}
 		(<-accepted).Close()
+		// The bytes held by the partition come first, with no gap.
+		expectBytes(t, ba, "held ")
 		expectMessage(t, ab, ba, "after heal")
+		expectBytes(t, ab, "held too ")
+		expectMessage(t, ba, ab, "after heal too")
 	})
 }
 
@@ -111,22 +125,84 @@ func TestPartitionUnlistedGroup(t *testing.T) {
 		expectMessage(t, anon, canon, "anonymous is never partitioned")
 		ac.Write([]byte("x"))
 		expectSilence(t, ca)
+		// An anonymous conn is never partitioned, in either direction,
+		// even when its listener is in a group.
+		nw.Partition([]string{"a:1"}, []string{"c:1"})
+		expectMessage(t, anon, canon, "to a listed node")
+		expectMessage(t, canon, anon, "from a listed node")
 	})
 }
 
-func TestPartitionDropsBytesInFlight(t *testing.T) {
+// expectRead checks that r delivers exactly want, all of it at the virtual
+// time at.
+func expectRead(t *testing.T, r net.Conn, want string, at time.Time) {
+	t.Helper()
+	buf := make([]byte, len(want))
+	if _, err := io.ReadFull(r, buf); err != nil || string(buf) != want {
+		t.Fatalf("read %q, %v; want %q", buf, err, want)
+	}
+	if now := time.Now(); !now.Equal(at) {
+		t.Fatalf("%q read at %v, want %v", want, now, at)
+	}
+}
+
+// Bytes in flight when a link goes silent, and bytes written during the
+// silence, are held: nothing of them arrives while it lasts, and they all
+// arrive in order, with no gap, one latency after the heal. Bytes already
+// delivered stay readable.
+func TestSilenceHoldsBytes(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := memory.NewNetwork()
 		defer nw.Close()
 		nw.SetLatency(100*time.Millisecond, 0)
 		lb := listen(t, nw, "b:1")
 		ab, ba := connect(t, nw, lb, "a:1")
-		ab.Write([]byte("in flight"))
+		start := time.Now()
+		ab.Write([]byte("0")) // arrives at 100ms
+		time.Sleep(150 * time.Millisecond)
+		ab.Write([]byte("1")) // due at 250ms, but...
 		time.Sleep(50 * time.Millisecond)
+		nw.Partition([]string{"a:1"}, []string{"b:1"}) // ... at 200ms
+		for _, s := range []string{"2", "34", "5"} {
+			if _, err := ab.Write([]byte(s)); err != nil {
+				t.Fatalf("Write during the partition: %v", err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		expectRead(t, ba, "0", start.Add(500*time.Millisecond)) // delivered before
+		expectSilence(t, ba)                                    // until 1.5s
+		time.Sleep(time.Hour)
+		expectSilence(t, ba)
+		heal := time.Now()
+		nw.Heal()
+		expectRead(t, ba, "12345", heal.Add(100*time.Millisecond))
+		expectMessage(t, ab, ba, "then as usual")
+		expectMessage(t, ba, ab, "both ways")
+	})
+}
+
+// Two faults on one link: the bytes stay held until the last is lifted.
+func TestHeldUntilEveryFaultLifted(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		nw.SetLinkLatency("a:1", "b:1", 30*time.Millisecond, 0)
+		lb := listen(t, nw, "b:1")
+		ab, ba := connect(t, nw, lb, "a:1")
 		nw.Partition([]string{"a:1"}, []string{"b:1"})
-		time.Sleep(time.Second)
+		ab.Write([]byte("a"))
+		nw.CutLink("a:1", "b:1")
+		ab.Write([]byte("b"))
+		nw.BlackHole("a:1")
+		ab.Write([]byte("c"))
 		nw.Heal()
 		expectSilence(t, ba)
+		nw.RestoreLink("a:1", "b:1")
+		expectSilence(t, ba)
+		ab.Write([]byte("d"))
+		heal := time.Now()
+		nw.Unblackhole("a:1")
+		expectRead(t, ba, "abcd", heal.Add(30*time.Millisecond))
 	})
 }
 
@@ -143,6 +219,7 @@ func TestCutRestore(t *testing.T) {
 		expectMessage(t, ac, ca, "other link fine")
 		expectDialHangs(t, nw, "b:1", "a:1")
 		nw.RestoreLink("a:1", "b:1")
+		expectBytes(t, ba, "x")
 		expectMessage(t, ba, ab, "restored")
 	})
 }
@@ -261,6 +338,7 @@ func TestBlackHole(t *testing.T) {
 		lb, lc := listen(t, nw, "b:1"), listen(t, nw, "c:1")
 		ab, ba := connect(t, nw, lb, "a:1")
 		ac, ca := connect(t, nw, lc, "a:1")
+		anon, banon := connect(t, nw, lb, "")
 		nw.BlackHole("b:1")
 		if _, err := ab.Write([]byte("x")); err != nil {
 			t.Fatal(err)
@@ -268,6 +346,8 @@ func TestBlackHole(t *testing.T) {
 		expectSilence(t, ba)
 		ba.Write([]byte("y"))
 		expectSilence(t, ab)
+		anon.Write([]byte("z"))
+		expectSilence(t, banon)
 		expectMessage(t, ac, ca, "others fine")
 		expectDialHangs(t, nw, "a:1", "b:1")
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -276,27 +356,84 @@ func TestBlackHole(t *testing.T) {
 			t.Fatalf("anonymous dial to a black hole: %v", err)
 		}
 		nw.Unblackhole("b:1")
+		expectBytes(t, ba, "x")
+		expectBytes(t, ab, "y")
+		expectBytes(t, banon, "z")
 		expectMessage(t, ab, ba, "back")
 	})
 }
 
-// TestSilentWriterNotBlocked: a writer blocked on a full buffer when its
-// link goes silent is released (its bytes vanish).
-func TestSilentWriterNotBlocked(t *testing.T) {
+// pattern returns n bytes that tell their offset apart.
+func pattern(n int) []byte {
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = byte(i*7 + i/251)
+	}
+	return b
+}
+
+// A silent link fills the direction's buffer, then blocks the writer, as
+// a full TCP send buffer would, until the heal; then every byte arrives,
+// in order. A write deadline ends the wait with the bytes that fitted.
+func TestSilentWriterBlocksWhenFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		nw := memory.NewNetwork(memory.WithBufferSize(100))
 		defer nw.Close()
+		nw.SetLatency(10*time.Millisecond, 0)
 		lb := listen(t, nw, "b:1")
-		ab, _ := connect(t, nw, lb, "a:1")
-		done := make(chan error, 1)
-		go func() {
-			_, err := ab.Write(make([]byte, 1000))
-			done <- err
-		}()
-		synctest.Wait()
+		ab, ba := connect(t, nw, lb, "a:1")
+		ab2, ba2 := connect(t, nw, lb, "a:1")
 		nw.CutLink("a:1", "b:1")
-		if err := <-done; err != nil {
+		msg := pattern(1000)
+		type result struct {
+			n   int
+			err error
+			at  time.Time
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := ab.Write(msg)
+			done <- result{n, err, time.Now()}
+		}()
+		time.Sleep(time.Hour)
+		select {
+		case r := <-done:
+			t.Fatalf("Write into a silent link returned (%d, %v); want it blocked on the full buffer", r.n, r.err)
+		default:
+		}
+		expectSilence(t, ba)
+
+		// Another conn on the link, with a write deadline: it stops at
+		// the deadline, having written what the buffer held.
+		ab2.SetWriteDeadline(time.Now().Add(time.Minute))
+		start := time.Now()
+		n, err := ab2.Write(msg)
+		if !errors.Is(err, os.ErrDeadlineExceeded) || n != 100 || time.Since(start) != time.Minute {
+			t.Fatalf("Write with a deadline into a silent link = %d, %v after %v; want 100, a timeout after 1m",
+				n, err, time.Since(start))
+		}
+
+		heal := time.Now()
+		nw.RestoreLink("a:1", "b:1")
+		got := make([]byte, len(msg))
+		if _, err := io.ReadFull(ba, got[:100]); err != nil {
 			t.Fatal(err)
+		}
+		if d := time.Since(heal); d != 10*time.Millisecond {
+			t.Fatalf("held bytes arrived %v after the heal, want the 10ms latency", d)
+		}
+		if _, err := io.ReadFull(ba, got[100:]); err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, msg) {
+			t.Fatal("bytes held by a silent link arrived corrupted or out of order")
+		}
+		if r := <-done; r.n != len(msg) || r.err != nil {
+			t.Fatalf("blocked Write after the heal = %d, %v", r.n, r.err)
+		}
+		got2 := make([]byte, 100)
+		if _, err := io.ReadFull(ba2, got2); err != nil || !bytes.Equal(got2, msg[:100]) {
+			t.Fatalf("the timed-out Write's bytes: %v, %v", got2, err)
 		}
 	})
 }
@@ -347,6 +484,44 @@ func TestCloseAndKillBehindSilence(t *testing.T) {
 			if _, err := c.Read(make([]byte, 1)); !errors.Is(err, memory.ErrConnReset) {
 				t.Fatalf("Read after the reset: %v, want ErrConnReset", err)
 			}
+		}
+	})
+}
+
+// What an end wrote before it gave up during a silence is not delivered
+// after the heal, and a writer blocked on the far end's full buffer is
+// reset at the heal, as by the RST answering its retransmission.
+func TestGaveUpBehindSilence(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(10))
+		defer nw.Close()
+		lb := listen(t, nw, "b:1")
+		ab, ba := connect(t, nw, lb, "a:1")
+		nw.CutLink("a:1", "b:1")
+		ab.Write([]byte("given up"))
+		ab.Close()
+		type result struct {
+			n   int
+			err error
+		}
+		done := make(chan result, 1)
+		go func() {
+			n, err := ba.Write(make([]byte, 100))
+			done <- result{n, err}
+		}()
+		time.Sleep(time.Minute)
+		select {
+		case r := <-done:
+			t.Fatalf("Write into a silent link returned (%d, %v) with the buffer full", r.n, r.err)
+		default:
+		}
+		heal := time.Now()
+		nw.RestoreLink("a:1", "b:1")
+		if r := <-done; r.n != 10 || !errors.Is(r.err, memory.ErrConnReset) || time.Since(heal) != 0 {
+			t.Fatalf("blocked Write at the heal = %d, %v after %v; want 10, ErrConnReset at once", r.n, r.err, time.Since(heal))
+		}
+		if n, err := ba.Read(make([]byte, 64)); !errors.Is(err, memory.ErrConnReset) {
+			t.Fatalf("Read after the reset = %d, %v; want ErrConnReset and none of the given-up bytes", n, err)
 		}
 	})
 }

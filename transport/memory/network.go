@@ -17,7 +17,9 @@ import (
 // bubble that uses it. It is safe for concurrent use and starts no
 // goroutines.
 type Network struct {
-	mu   chan struct{} // capacity 1; guards every field below
+	// mu guards every field below. Capacity 1. A pipe's lock may be taken
+	// while mu is held (update does), never mu while a pipe's is held.
+	mu   chan struct{}
 	done chan struct{} // closed by Close
 	opts options
 
@@ -32,6 +34,7 @@ type Network struct {
 	killed    map[string]bool
 	ephemeral int // next local port for dialled conns
 	pairs     map[*pair]struct{}
+	pairID    uint64 // id of the last pair created
 
 	faults faultState
 	rng    *rand.Rand
@@ -227,7 +230,8 @@ func (n *Network) connect(from, to string) (*conn, *listener, error) {
 		n.ephemeral = firstEphemeralPort
 	}
 	size := n.opts.bufferSize
-	p := &pair{from: from, to: to, ab: newPipe(size), ba: newPipe(size)}
+	n.pairID++
+	p := &pair{id: n.pairID, from: from, to: to, ab: newPipe(size), ba: newPipe(size)}
 	p.client = newConn(n, p, local, l.addr, from, to, p.ba, p.ab)
 	p.server = newConn(n, p, l.addr, local, to, from, p.ab, p.ba)
 	n.pairs[p] = struct{}{}

@@ -3,8 +3,9 @@ package memory
 // Defaults of a Network.
 const (
 	// DefaultBufferSize is the capacity in bytes of each direction of a
-	// conn: bytes written and not yet read (in flight or waiting in the
-	// reader's buffer). A writer blocks while it is full.
+	// conn: bytes written and not yet read (in flight, held by a silent
+	// link, or waiting in the reader's buffer). A writer blocks while it
+	// is full.
 	DefaultBufferSize = 256 << 10
 	// DefaultBacklog is how many dialled conns a listener holds before
 	// Accept takes them; further dials wait.

@@ -3,10 +3,12 @@ package memory
 import "time"
 
 // chunk is the bytes of one Write (or of one part of a large Write), with
-// the time at which they reach the reader.
+// the time at which they reach the reader. A held chunk has no time yet:
+// its link is silent, and it is scheduled when the link heals.
 type chunk struct {
-	b  []byte
-	at time.Time
+	b    []byte
+	at   time.Time
+	held bool
 }
 
 // pipe is one direction of a conn: a bounded queue of chunks. Its lock is a
@@ -26,6 +28,11 @@ type pipe struct {
 	size  int       // bytes in q
 	limit int       // capacity in bytes
 	last  time.Time // delivery time of the newest chunk: keeps bytes in order
+
+	// holding: the direction's link is silent. New chunks are held, and
+	// the held chunks (always a suffix of q) wait for the heal. Set and
+	// cleared with the Network's lock held too (see Network.update).
+	holding bool
 
 	eof     bool  // the writing end closed: reader sees io.EOF once q is empty
 	rclosed bool  // the reading end closed: writes fail with ErrBrokenPipe
@@ -55,24 +62,34 @@ func (p *pipe) broadcastLocked() {
 }
 
 // pushLocked appends a copy of b, due at at (or after the previous chunk,
-// whichever is later, so that jitter never reorders bytes).
+// whichever is later, so that jitter never reorders bytes). While the pipe
+// is holding, the chunk is held instead and at is ignored.
 func (p *pipe) pushLocked(b []byte, at time.Time) {
-	if at.Before(p.last) {
-		at = p.last
+	c := chunk{b: append([]byte(nil), b...)}
+	if p.holding {
+		c.held = true
+	} else {
+		if at.Before(p.last) {
+			at = p.last
+		}
+		p.last = at
+		c.at = at
 	}
-	p.last = at
-	p.q = append(p.q, chunk{b: append([]byte(nil), b...), at: at})
+	p.q = append(p.q, c)
 	p.size += len(b)
 	p.broadcastLocked()
 }
 
 // popLocked copies into b the bytes due at now, and returns how many. The
 // second result is the time at which the first chunk is due if none is due
-// yet (zero if the queue is empty).
+// yet (zero if the queue is empty or its first chunk is held).
 func (p *pipe) popLocked(b []byte, now time.Time) (int, time.Time) {
 	n := 0
 	for n < len(b) && len(p.q) > 0 {
 		head := &p.q[0]
+		if head.held {
+			break
+		}
 		if head.at.After(now) {
 			if n == 0 {
 				return 0, head.at
@@ -106,28 +123,58 @@ func (p *pipe) fail(err error) {
 	p.unlock()
 }
 
-// dropInFlight discards the bytes not yet delivered at now: they were on a
-// link that went silent. Bytes already delivered stay, as in a receiver's
-// socket buffer. Waiting writers are woken so they notice the silence.
-func (p *pipe) dropInFlight(now time.Time) {
-	p.lock()
-	kept := p.q[:0]
-	size := 0
-	for _, c := range p.q {
-		if !c.at.After(now) {
-			kept = append(kept, c)
-			size += len(c.b)
+// holdLocked makes the pipe hold: its link went silent at now. The bytes
+// not yet delivered are held (as a TCP sender keeps unacknowledged
+// segments to retransmit), and so will be the bytes written until the
+// heal. Bytes already delivered stay, as in a receiver's socket buffer.
+func (p *pipe) holdLocked(now time.Time) {
+	p.holding = true
+	for i := range p.q {
+		if p.q[i].at.After(now) {
+			p.q[i].held, p.q[i].at = true, time.Time{}
 		}
 	}
-	for i := len(kept); i < len(p.q); i++ {
-		p.q[i] = chunk{}
-	}
-	p.q, p.size = kept, size
 	if p.last.After(now) {
 		p.last = now
 	}
 	p.broadcastLocked()
-	p.unlock()
+}
+
+// heldBytesLocked counts the bytes held.
+func (p *pipe) heldBytesLocked() int {
+	k := 0
+	for i := len(p.q) - 1; i >= 0 && p.q[i].held; i-- {
+		k += len(p.q[i].b)
+	}
+	return k
+}
+
+// releaseLocked ends the holding: its link healed. The held bytes are due
+// at at (or after the bytes before them), in order.
+func (p *pipe) releaseLocked(at time.Time) {
+	p.holding = false
+	if at.Before(p.last) {
+		at = p.last
+	}
+	for i := len(p.q) - 1; i >= 0 && p.q[i].held; i-- {
+		p.q[i].held, p.q[i].at = false, at
+		p.last = at
+	}
+	p.broadcastLocked()
+}
+
+// discardHeldLocked ends the holding and discards the held bytes: an end
+// of the conn gave up (closed or crashed) during the silence.
+func (p *pipe) discardHeldLocked() {
+	p.holding = false
+	k := len(p.q)
+	for k > 0 && p.q[k-1].held {
+		k--
+		p.size -= len(p.q[k].b)
+		p.q[k] = chunk{}
+	}
+	p.q = p.q[:k]
+	p.broadcastLocked()
 }
 
 // closeRead marks the reading end closed and discards what it did not read.
@@ -143,13 +190,6 @@ func (p *pipe) closeRead() {
 func (p *pipe) closeWrite() {
 	p.lock()
 	p.eof = true
-	p.broadcastLocked()
-	p.unlock()
-}
-
-// wake wakes waiters so that they re-check the link's faults.
-func (p *pipe) wake() {
-	p.lock()
 	p.broadcastLocked()
 	p.unlock()
 }
