@@ -184,11 +184,11 @@ func (e *env) pair(ln net.Listener) (c1, c2 net.Conn, err error) {
 	if err != nil {
 		ln.Close() // unblock Accept
 		<-ch
-		return nil, nil, fmt.Errorf("Dial: %w", err)
+		return nil, nil, fmt.Errorf("dial: %w", err)
 	}
 	r := <-ch
 	if r.err != nil {
-		return nil, nil, fmt.Errorf("Accept: %w", r.err)
+		return nil, nil, fmt.Errorf("accept: %w", r.err)
 	}
 	return c1, r.c, nil
 }

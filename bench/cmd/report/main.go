@@ -129,11 +129,10 @@ type tput struct {
 }
 
 type rtt struct {
-	transport            string
-	p50, p99             time.Duration // cluster
-	rawP50, rawP99       time.Duration
-	err                  string
-	clusterRuns, rawRuns int
+	transport      string
+	p50, p99       time.Duration // cluster
+	rawP50, rawP99 time.Duration
+	err            string
 }
 
 type meshRes struct {
