@@ -1,0 +1,3 @@
+// Package doccheck holds a test that every exported name in the module has
+// a doc comment, so the public API stays documented.
+package doccheck
