@@ -3,7 +3,6 @@ package mux_test
 import (
 	"context"
 	"errors"
-	"io"
 	"net"
 	"sync"
 	"syscall"
@@ -64,43 +63,13 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
-// echoServer accepts streams on ln and echoes each until EOF.
-func echoServer(t *testing.T, ln net.Listener) {
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { ln.Close() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-}
-
-func roundtrip(t *testing.T, c net.Conn) {
-	t.Helper()
-	if _, err := c.Write([]byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 2)
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestSessionShared(t *testing.T) {
 	srv := newTransport(t)
 	ln, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	echoServer(t, ln)
+	transporttest.EchoServer(t, ln)
 	tr := newTransport(t)
 	const n = 20
 	conns := make([]net.Conn, n)
@@ -127,7 +96,7 @@ func TestSessionShared(t *testing.T) {
 		if c.LocalAddr().String() != local {
 			t.Errorf("stream on another TCP conn: %v vs %v", c.LocalAddr(), local)
 		}
-		roundtrip(t, c)
+		transporttest.RoundTrip(t, c)
 		c.Close()
 	}
 }
@@ -139,13 +108,13 @@ func TestDeadSessionReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	echoServer(t, ln)
+	transporttest.EchoServer(t, ln)
 	tr := newTransport(t)
 	c, err := tr.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundtrip(t, c)
+	transporttest.RoundTrip(t, c)
 	// Kill every server-side session: close the listener, start a new one
 	// on the same port.
 	ln.Close()
@@ -156,12 +125,12 @@ func TestDeadSessionReplaced(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot relisten on %s: %v", addr, err)
 	}
-	echoServer(t, ln2)
+	transporttest.EchoServer(t, ln2)
 	c2, err := tr.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatalf("Dial after the session died: %v", err)
 	}
-	roundtrip(t, c2)
+	transporttest.RoundTrip(t, c2)
 	if c2.LocalAddr().String() == c.LocalAddr().String() {
 		t.Error("new stream reuses the dead session's conn")
 	}
@@ -191,7 +160,7 @@ func TestClosedTransport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	echoServer(t, ln)
+	transporttest.EchoServer(t, ln)
 	c, err := tr.Dial(context.Background(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)

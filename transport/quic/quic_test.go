@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
-	"io"
 	"net"
 	"os"
 	"sync"
@@ -80,42 +79,13 @@ func TestInvalidOptions(t *testing.T) {
 	}
 }
 
-func echoServer(t *testing.T, ln net.Listener) {
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	t.Cleanup(func() { ln.Close() })
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() {
-				defer c.Close()
-				io.Copy(c, c)
-			})
-		}
-	})
-}
-
-func roundtrip(t *testing.T, c net.Conn) {
-	t.Helper()
-	if _, err := c.Write([]byte("hi")); err != nil {
-		t.Fatal(err)
-	}
-	buf := make([]byte, 2)
-	if _, err := io.ReadFull(c, buf); err != nil {
-		t.Fatal(err)
-	}
-}
-
 func TestConnectionShared(t *testing.T) {
 	srv := newTransport(t, nil)
 	ln, err := srv.Listen("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	echoServer(t, ln)
+	transporttest.EchoServer(t, ln)
 	tr := newTransport(t, nil)
 	const n = 20
 	conns := make([]net.Conn, n)
@@ -141,7 +111,7 @@ func TestConnectionShared(t *testing.T) {
 		if c.LocalAddr().String() != conns[0].LocalAddr().String() {
 			t.Errorf("stream on another connection: %v vs %v", c.LocalAddr(), conns[0].LocalAddr())
 		}
-		roundtrip(t, c)
+		transporttest.RoundTrip(t, c)
 		c.Close()
 	}
 }
@@ -153,13 +123,13 @@ func TestDeadConnectionReplaced(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	echoServer(t, ln)
+	transporttest.EchoServer(t, ln)
 	tr := newTransport(t, nil)
 	c, err := tr.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	roundtrip(t, c)
+	transporttest.RoundTrip(t, c)
 	ln.Close() // closes the server side of the connection, telling the client
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
@@ -169,12 +139,12 @@ func TestDeadConnectionReplaced(t *testing.T) {
 	if err != nil {
 		t.Skipf("cannot relisten on %s: %v", addr, err)
 	}
-	echoServer(t, ln2)
+	transporttest.EchoServer(t, ln2)
 	c2, err := tr.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatalf("Dial after the connection died: %v", err)
 	}
-	roundtrip(t, c2)
+	transporttest.RoundTrip(t, c2)
 	if c2.LocalAddr().String() == c.LocalAddr().String() {
 		t.Error("new stream reuses the dead connection's socket")
 	}
