@@ -139,13 +139,8 @@ func TestDeadSessionReplaced(t *testing.T) {
 
 func TestRefused(t *testing.T) {
 	tr := newTransport(t)
-	ln, err := tr.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = tr.Dial(context.Background(), addr)
+	addr := transporttest.ClosedAddr(t, tr, "127.0.0.1:0")
+	_, err := tr.Dial(context.Background(), addr)
 	if !errors.Is(err, transport.ErrRefused) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Dial error %v: want ErrRefused and ECONNREFUSED", err)
 	}
@@ -194,21 +189,7 @@ func TestTLSState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, _ := ln.Accept()
-		accepted <- c
-	}()
-	c, err := tr.Dial(context.Background(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s := <-accepted
-	if s == nil {
-		t.Fatal("Accept failed")
-	}
-	defer s.Close()
+	c, s := transporttest.Connect(t, tr, ln)
 	for _, conn := range []net.Conn{c, s} {
 		tc, ok := conn.(transport.TLSConn)
 		if !ok {

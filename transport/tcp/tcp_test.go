@@ -58,13 +58,8 @@ func TestInvalidOptions(t *testing.T) {
 
 func TestRefusedKeepsCause(t *testing.T) {
 	tr, _ := tcp.New()
-	ln, err := tr.Listen("127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	_, err = tr.Dial(context.Background(), addr)
+	addr := transporttest.ClosedAddr(t, tr, "127.0.0.1:0")
+	_, err := tr.Dial(context.Background(), addr)
 	if !errors.Is(err, transport.ErrRefused) || !errors.Is(err, syscall.ECONNREFUSED) {
 		t.Fatalf("Dial error %v: want ErrRefused and ECONNREFUSED", err)
 	}
@@ -88,27 +83,7 @@ func TestTLSState(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			close(accepted)
-			return
-		}
-		c.Read(make([]byte, 1)) // completes the server handshake
-		accepted <- c
-	}()
-	c, err := tr.Dial(context.Background(), ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	c.Write([]byte{1})
-	s := <-accepted
-	if s == nil {
-		t.Fatal("Accept failed")
-	}
-	defer s.Close()
+	c, s := transporttest.Connect(t, tr, ln)
 	for _, conn := range []net.Conn{c, s} {
 		tc, ok := conn.(transport.TLSConn)
 		if !ok {
