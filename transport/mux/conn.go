@@ -3,13 +3,11 @@ package mux
 import (
 	"crypto/tls"
 	"net"
-	"os"
-	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/peerkit/peerkit/internal/streamconn"
 	"github.com/peerkit/peerkit/transport"
 )
 
@@ -28,11 +26,7 @@ import (
 // closes its side.
 type conn struct {
 	*yamux.Stream
-	closed atomic.Bool
-
-	mu  sync.Mutex // guards the deadlines
-	rdl time.Time
-	wdl time.Time
+	state streamconn.State
 }
 
 func newConn(s *yamux.Stream, tc *tls.Conn) net.Conn {
@@ -47,21 +41,13 @@ func (c *conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "mux", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
 
-func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
-
 // Read reads from the stream.
 func (c *conn) Read(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("read", net.ErrClosed)
-	}
-	c.mu.Lock()
-	dl := c.rdl
-	c.mu.Unlock()
-	if expired(dl) {
-		return 0, c.opErr("read", os.ErrDeadlineExceeded)
+	if err := c.state.CanRead(); err != nil {
+		return 0, c.opErr("read", err)
 	}
 	n, err := c.Stream.Read(b)
-	if err != nil && c.closed.Load() {
+	if err != nil && c.state.Closed() {
 		err = c.opErr("read", net.ErrClosed)
 	}
 	return n, err
@@ -69,17 +55,11 @@ func (c *conn) Read(b []byte) (int, error) {
 
 // Write writes to the stream.
 func (c *conn) Write(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("write", net.ErrClosed)
-	}
-	c.mu.Lock()
-	dl := c.wdl
-	c.mu.Unlock()
-	if expired(dl) {
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	if err := c.state.CanWrite(); err != nil {
+		return 0, c.opErr("write", err)
 	}
 	n, err := c.Stream.Write(b)
-	if err != nil && c.closed.Load() {
+	if err != nil && c.state.Closed() {
 		err = c.opErr("write", net.ErrClosed)
 	}
 	return n, err
@@ -88,7 +68,7 @@ func (c *conn) Write(b []byte) (int, error) {
 // Close sends FIN to the peer and unblocks local Reads and Writes, which
 // then fail with net.ErrClosed. A second Close returns net.ErrClosed.
 func (c *conn) Close() error {
-	if c.closed.Swap(true) {
+	if !c.state.MarkClosed() {
 		return c.opErr("close", net.ErrClosed)
 	}
 	err := c.Stream.Close()
@@ -98,37 +78,13 @@ func (c *conn) Close() error {
 }
 
 // SetDeadline sets the read and write deadlines.
-func (c *conn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl, c.wdl = t, t
-	c.mu.Unlock()
-	if c.closed.Load() {
-		return nil
-	}
-	return c.Stream.SetDeadline(t)
-}
+func (c *conn) SetDeadline(t time.Time) error { return c.state.SetDeadline(c.Stream, t) }
 
 // SetReadDeadline sets the read deadline.
-func (c *conn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl = t
-	c.mu.Unlock()
-	if c.closed.Load() {
-		return nil
-	}
-	return c.Stream.SetReadDeadline(t)
-}
+func (c *conn) SetReadDeadline(t time.Time) error { return c.state.SetReadDeadline(c.Stream, t) }
 
 // SetWriteDeadline sets the write deadline.
-func (c *conn) SetWriteDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.wdl = t
-	c.mu.Unlock()
-	if c.closed.Load() {
-		return nil
-	}
-	return c.Stream.SetWriteDeadline(t)
-}
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.state.SetWriteDeadline(c.Stream, t) }
 
 // tlsConn is a stream of a session that runs over TLS.
 type tlsConn struct {

@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/peerkit/peerkit/internal/streamconn"
 	"github.com/peerkit/peerkit/transport"
 )
 
@@ -28,13 +28,9 @@ type conn struct {
 	st *quicgo.Stream
 	qc *quicgo.Conn
 
-	closed atomic.Bool
-	hdrMu  sync.Mutex  // serialises reading the header
-	hdrOK  atomic.Bool // header consumed (always true for dialled streams)
-
-	mu  sync.Mutex // guards the deadlines
-	rdl time.Time
-	wdl time.Time
+	state streamconn.State
+	hdrMu sync.Mutex  // serialises reading the header
+	hdrOK atomic.Bool // header consumed (always true for dialled streams)
 }
 
 func newConn(st *quicgo.Stream, qc *quicgo.Conn, accepted bool) *conn {
@@ -46,8 +42,6 @@ func newConn(st *quicgo.Stream, qc *quicgo.Conn, accepted bool) *conn {
 func (c *conn) opErr(op string, err error) error {
 	return &net.OpError{Op: op, Net: "quic", Source: c.LocalAddr(), Addr: c.RemoteAddr(), Err: err}
 }
-
-func expired(dl time.Time) bool { return !dl.IsZero() && !time.Now().Before(dl) }
 
 // readHeader consumes the dialler's header byte.
 func (c *conn) readHeader() error {
@@ -70,14 +64,8 @@ func (c *conn) readHeader() error {
 
 // Read reads from the stream.
 func (c *conn) Read(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("read", net.ErrClosed)
-	}
-	c.mu.Lock()
-	dl := c.rdl
-	c.mu.Unlock()
-	if expired(dl) {
-		return 0, c.opErr("read", os.ErrDeadlineExceeded)
+	if err := c.state.CanRead(); err != nil {
+		return 0, c.opErr("read", err)
 	}
 	if !c.hdrOK.Load() {
 		if err := c.readHeader(); err != nil {
@@ -92,7 +80,7 @@ func (c *conn) Read(b []byte) (int, error) {
 }
 
 func (c *conn) readErr(err error) error {
-	if c.closed.Load() {
+	if c.state.Closed() {
 		return c.opErr("read", net.ErrClosed)
 	}
 	return c.opErr("read", err)
@@ -100,18 +88,12 @@ func (c *conn) readErr(err error) error {
 
 // Write writes to the stream.
 func (c *conn) Write(b []byte) (int, error) {
-	if c.closed.Load() {
-		return 0, c.opErr("write", net.ErrClosed)
-	}
-	c.mu.Lock()
-	dl := c.wdl
-	c.mu.Unlock()
-	if expired(dl) {
-		return 0, c.opErr("write", os.ErrDeadlineExceeded)
+	if err := c.state.CanWrite(); err != nil {
+		return 0, c.opErr("write", err)
 	}
 	n, err := c.st.Write(b)
 	if err != nil {
-		if c.closed.Load() {
+		if c.state.Closed() {
 			err = net.ErrClosed
 		}
 		err = c.opErr("write", err)
@@ -122,7 +104,7 @@ func (c *conn) Write(b []byte) (int, error) {
 // Close sends FIN, stops reading, and unblocks local Reads and Writes. It
 // returns nil the first time, net.ErrClosed after.
 func (c *conn) Close() error {
-	if c.closed.Swap(true) {
+	if !c.state.MarkClosed() {
 		return c.opErr("close", net.ErrClosed)
 	}
 	c.st.CancelRead(0)
@@ -143,34 +125,13 @@ func (c *conn) LocalAddr() net.Addr { return c.qc.LocalAddr() }
 func (c *conn) RemoteAddr() net.Addr { return c.qc.RemoteAddr() }
 
 // SetDeadline sets the read and write deadlines.
-func (c *conn) SetDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl, c.wdl = t, t
-	c.mu.Unlock()
-	if c.closed.Load() {
-		return nil
-	}
-	return c.st.SetDeadline(t)
-}
+func (c *conn) SetDeadline(t time.Time) error { return c.state.SetDeadline(c.st, t) }
 
 // SetReadDeadline sets the read deadline.
-func (c *conn) SetReadDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.rdl = t
-	c.mu.Unlock()
-	return c.st.SetReadDeadline(t)
-}
+func (c *conn) SetReadDeadline(t time.Time) error { return c.state.SetReadDeadline(c.st, t) }
 
 // SetWriteDeadline sets the write deadline.
-func (c *conn) SetWriteDeadline(t time.Time) error {
-	c.mu.Lock()
-	c.wdl = t
-	c.mu.Unlock()
-	if c.closed.Load() {
-		return nil
-	}
-	return c.st.SetWriteDeadline(t)
-}
+func (c *conn) SetWriteDeadline(t time.Time) error { return c.state.SetWriteDeadline(c.st, t) }
 
 // ConnectionState returns the TLS state of the stream's connection.
 func (c *conn) ConnectionState() tls.ConnectionState { return c.qc.ConnectionState().TLS }
