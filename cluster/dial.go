@@ -75,10 +75,10 @@ func (n *Node) runAttempt(ctx context.Context, addr string, kind dialKind) error
 // dial opens a conn to addr and runs the handshake; on success the link is
 // live when it returns.
 func (n *Node) dial(ctx context.Context, addr string, kind dialKind) error {
+	// ctx ends when the node closes: internal dials use n.ctx, and
+	// AddContext joins its caller's context to it.
 	ctx, cancel := context.WithTimeout(ctx, n.opts.handshakeTimeout)
 	defer cancel()
-	stop := context.AfterFunc(n.ctx, cancel)
-	defer stop()
 	var conn net.Conn
 	var err error
 	if sd, ok := n.opts.transport.(transport.SourceDialer); ok {

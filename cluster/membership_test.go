@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
@@ -142,6 +143,51 @@ func TestAddUnreachableFails(t *testing.T) {
 		a.mu.Unlock()
 		if left != 0 {
 			t.Fatalf("%d entries left after a failed Add", left)
+		}
+	})
+}
+
+// An Add in progress ends when the node closes, not at its own timeout:
+// both while the transport dials (a cut link makes the dial hang) and
+// while the handshake waits (a listener that never answers).
+func TestCloseEndsAddInProgress(t *testing.T) {
+	for _, cut := range []bool{true, false} {
+		t.Run(fmt.Sprintf("dialHangs=%v", cut), func(t *testing.T) { testCloseEndsAdd(t, cut) })
+	}
+}
+
+func testCloseEndsAdd(t *testing.T, cut bool) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		ln, err := nw.Listen("tarpit:1") // accepts, never answers
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ln.Close()
+		go func() {
+			for {
+				c, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				defer c.Close()
+			}
+		}()
+		a := newMemNode(t, nw, "a:1", WithNetworkTimeout(time.Hour), WithHealthyInterval(time.Minute))
+		if cut {
+			nw.CutLink("a:1", "tarpit:1")
+		}
+		done := make(chan error, 1)
+		start := time.Now()
+		go func() { done <- a.AddContext(context.Background(), "tarpit:1") }()
+		synctest.Wait() // the dial or the handshake is waiting
+		a.Close()
+		if err := <-done; err == nil {
+			t.Fatal("Add to a silent listener succeeded")
+		}
+		if d := time.Since(start); d >= time.Minute {
+			t.Fatalf("Add returned %v after Close began; it waited for its own timeout", d)
 		}
 	})
 }

@@ -154,6 +154,16 @@ func (n *Node) AddContext(ctx context.Context, addr string) error {
 		return ErrClosed
 	}
 	defer n.wg.Done()
+	// The dial must also end when the node closes.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	n.wg.Go(func() {
+		select {
+		case <-n.ctx.Done():
+			cancel()
+		case <-ctx.Done():
+		}
+	})
 	n.mu.Lock()
 	delete(n.tombs, addr)
 	n.mu.Unlock()
