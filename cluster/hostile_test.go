@@ -23,11 +23,17 @@ import (
 // instance, completes the handshake, and returns the conn and the verdict.
 func rawHandshake(t *testing.T, nw *memory.Network, from, addr, claim string, instance uint64) (net.Conn, byte) {
 	t.Helper()
+	return rawHandshakeCodec(t, nw, from, addr, claim, instance, "gob")
+}
+
+// rawHandshakeCodec is rawHandshake with the codec the hello names.
+func rawHandshakeCodec(t *testing.T, nw *memory.Network, from, addr, claim string, instance uint64, codecName string) (net.Conn, byte) {
+	t.Helper()
 	conn, err := nw.DialFrom(context.Background(), from, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &wire.Hello{Version: wire.Version, Instance: instance, Codec: "gob", Addr: claim}
+	h := &wire.Hello{Version: wire.Version, Instance: instance, Codec: codecName, Addr: claim}
 	raw, _ := h.Append(nil)
 	if _, err := conn.Write(raw); err != nil {
 		t.Fatal(err)
@@ -374,4 +380,52 @@ func TestGossipOfFakeInstanceForLivePeer(t *testing.T) {
 		}
 		traffic(t, a, b)
 	})
+}
+
+// A control frame with bytes after its message is a protocol error the
+// moment it arrives (PROTOCOL.md, "Control messages"): the link drops at
+// once and the message is not applied, with either codec. The JSON decoder
+// used to keep the stray bytes in its own buffer, apply the message, and
+// fail only when the next control frame came, or never.
+func TestControlFrameWithTrailingBytesDropsLinkAtOnce(t *testing.T) {
+	for _, c := range []codec.Codec{codec.Gob, codec.JSON} {
+		t.Run(c.Name(), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				nw := memory.NewNetwork()
+				defer nw.Close()
+				a := newMemNode(t, nw, "a:1", WithCodec(c))
+				removed := make(chan Remote, 1)
+				a.RemoteRemoved(func(r Remote) { removed <- r })
+				conn, code := rawHandshakeCodec(t, nw, "evil:1", "a:1", "evil:1", 0xe1, c.Name())
+				if code != wire.VerdictAccept {
+					t.Fatalf("verdict %s", wire.VerdictName(code))
+				}
+				defer conn.Close()
+				var buf bytes.Buffer
+				if err := c.NewEncoder(&buf).Encode(&wire.Control{MetaSet: true, Meta: []byte("applied")}); err != nil {
+					t.Fatal(err)
+				}
+				body := append(buf.Bytes(), 'X')
+				start := time.Now()
+				if _, err := conn.Write(frameBytes(wire.FrameControl, body)); err != nil {
+					t.Fatal(err)
+				}
+				var r Remote
+				select {
+				case r = <-removed:
+				case <-time.After(testHealthy / 2):
+					t.Fatalf("link still up %v after a control frame with a stray byte", testHealthy/2)
+				}
+				if d := time.Since(start); d != 0 {
+					t.Fatalf("link dropped %v after the frame, want at once", d)
+				}
+				if r.Addr() != "evil:1" {
+					t.Fatalf("removed %v, want evil:1", r)
+				}
+				if m := string(r.Meta()); m == "applied" {
+					t.Fatal("the message of the bad frame was applied")
+				}
+			})
+		})
+	}
 }

@@ -221,14 +221,9 @@ func (l *link) readLoop() {
 				l.shutdown(readError(err))
 				return
 			}
-			chunk.Reset(ctlBuf)
 			var c wire.Control
-			if err := dec.Decode(&c); err != nil {
+			if err := wire.DecodeControl(dec, &chunk, ctlBuf, &c); err != nil {
 				l.shutdown(&protocolError{"decoding control message", err})
-				return
-			}
-			if chunk.Len() != 0 {
-				l.shutdown(&protocolError{"control frame", errors.New("trailing bytes")})
 				return
 			}
 			n.handleControl(l, &c)

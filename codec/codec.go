@@ -36,6 +36,13 @@ type Encoder interface {
 
 // Decoder reads values, in the order they were encoded, from a stream.
 // A decoder must return an error, never panic, on malformed input.
+//
+// The core decodes each frame on its own: the reader ends every frame
+// with io.EOF, and bytes of the frame left after the value are a protocol
+// error that drops the link. A decoder that reads ahead into a buffer of
+// its own (as encoding/json's does) must report what it holds with a
+// method Buffered() io.Reader, as *json.Decoder does, so that the core can
+// see them; only whitespace may be left there.
 type Decoder interface {
 	Decode(v any) error
 }

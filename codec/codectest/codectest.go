@@ -23,6 +23,7 @@ func Run(t *testing.T, c codec.Codec) {
 	t.Run("Name", func(t *testing.T) { testName(t, c) })
 	t.Run("RoundTripPerFrame", func(t *testing.T) { testRoundTrip(t, c) })
 	t.Run("StreamsAreIndependent", func(t *testing.T) { testIndependent(t, c) })
+	t.Run("TrailingBytesFail", func(t *testing.T) { testTrailing(t, c) })
 	t.Run("TruncatedFrameFails", func(t *testing.T) { testTruncated(t, c) })
 	t.Run("GarbageNeverPanics", func(t *testing.T) { testGarbage(t, c) })
 }
@@ -95,13 +96,9 @@ func testRoundTrip(t *testing.T, c codec.Codec) {
 	var chunk wire.ChunkReader
 	dec := c.NewDecoder(&chunk)
 	for i, f := range frames {
-		chunk.Reset(f)
 		var got wire.Control
-		if err := dec.Decode(&got); err != nil {
-			t.Fatalf("Decode(frame %d): %v", i, err)
-		}
-		if chunk.Len() != 0 {
-			t.Fatalf("frame %d: decoder left %d of %d bytes unread: one Encode must be one frame", i, chunk.Len(), len(f))
+		if err := wire.DecodeControl(dec, &chunk, f, &got); err != nil {
+			t.Fatalf("Decode(frame %d): %v (one Encode must be one frame, decoded on its own)", i, err)
 		}
 		if g, w := normalize(&got), normalize(in[i]); !reflect.DeepEqual(g, w) {
 			t.Fatalf("frame %d: decoded %+v, want %+v", i, g, w)
@@ -118,12 +115,23 @@ func testIndependent(t *testing.T, c codec.Codec) {
 		var chunk wire.ChunkReader
 		dec := c.NewDecoder(&chunk)
 		for i, f := range frames {
-			chunk.Reset(f)
 			var got wire.Control
-			if err := dec.Decode(&got); err != nil {
+			if err := wire.DecodeControl(dec, &chunk, f, &got); err != nil {
 				t.Fatalf("fresh stream, frame %d: %v", i, err)
 			}
 		}
+	}
+}
+
+func testTrailing(t *testing.T, c codec.Codec) {
+	// A stray byte after a message in its frame is refused with that
+	// frame, not carried into the next one.
+	frames := encodeFrames(t, c, Samples()[1:2])
+	var chunk wire.ChunkReader
+	dec := c.NewDecoder(&chunk)
+	var got wire.Control
+	if err := wire.DecodeControl(dec, &chunk, append(frames[0], 'X'), &got); err == nil {
+		t.Fatal("a frame with a stray byte after its message decoded without error")
 	}
 }
 

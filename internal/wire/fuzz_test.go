@@ -3,6 +3,7 @@ package wire_test
 import (
 	"bufio"
 	"bytes"
+	"encoding/json"
 	"errors"
 	"io"
 	"testing"
@@ -110,7 +111,8 @@ func FuzzReadVerdict(f *testing.F) {
 
 // fuzzControl decodes the control frames in data with one decoder of c,
 // fed through a ChunkReader as a link's reader does, and checks that what
-// it decodes is no bigger than the frame it came from.
+// it decodes is no bigger than the frame it came from and that a frame it
+// accepts holds one message and nothing after it.
 func fuzzControl(t *testing.T, c codec.Codec, data []byte) {
 	br := bufio.NewReader(bytes.NewReader(data))
 	var chunk wire.ChunkReader
@@ -127,13 +129,15 @@ func fuzzControl(t *testing.T, c codec.Codec, data []byte) {
 		if typ != wire.FrameControl {
 			continue
 		}
-		chunk.Reset(body)
 		var ctl wire.Control
-		if err := dec.Decode(&ctl); err != nil {
+		if err := wire.DecodeControl(dec, &chunk, body, &ctl); err != nil {
 			return // the core drops the link
 		}
-		if chunk.Len() != 0 {
-			return // trailing bytes: the core drops the link
+		if c == codec.JSON && !json.Valid(body) {
+			// Each frame is one JSON value and nothing else (PROTOCOL.md,
+			// "Control messages"); a decoder that carried the rest into
+			// the next frame would accept this one.
+			t.Fatalf("accepted a JSON control frame that is not one JSON value: %q", body)
 		}
 		if len(ctl.Peers) > n || len(ctl.Meta) > n {
 			t.Fatalf("a %d-byte frame decoded to %d peers and %d bytes of meta", n, len(ctl.Peers), len(ctl.Meta))
@@ -163,6 +167,19 @@ func controlSeeds(f *testing.F, c codec.Codec) {
 	f.Add(controlStream(f, c, &goldenControl))
 	f.Add(controlStream(f, c, &wire.Control{}, &goldenControl, &wire.Control{MetaSet: true, Meta: []byte("zone=b")}))
 	f.Add(readHex(f, "frames.hex"))
+	// A message with a stray byte after it in its frame, then a valid
+	// frame: the first must be refused on its own.
+	one := controlStream(f, c, &goldenControl)
+	stray := append(framed(one[wire.FrameHeaderLen:], 'X'), one...)
+	f.Add(stray)
+}
+
+// framed returns a control frame whose body is body followed by extra.
+func framed(body []byte, extra ...byte) []byte {
+	b := append(bytes.Clone(body), extra...)
+	h := make([]byte, wire.FrameHeaderLen, wire.FrameHeaderLen+len(b))
+	wire.PutFrameHeader(h, wire.FrameControl, len(b))
+	return append(h, b...)
 }
 
 // FuzzGobControl: the gob codec's decoder on hostile control frames.
