@@ -21,7 +21,12 @@
 // dials our listener).
 //
 // A listener accepts TCP conns, runs a yamux server session on each, and
-// delivers the streams of all its sessions through Accept.
+// delivers the streams of all its sessions through Accept. Its accept loop
+// retries an error other than a closed socket (the process out of file
+// descriptors for a moment, EMFILE; a conn reset before it was accepted)
+// after a delay of 5 ms doubling to 1 s, and logs each with WithLogger's
+// logger (default: no log); only Close ends it. With TLS the TCP listener
+// beneath does the same.
 //
 // Transport.Close closes every session it dialled and every listener it
 // made, and waits for the goroutines the package started. Each yamux

@@ -6,6 +6,8 @@ import (
 	"sync"
 
 	"github.com/hashicorp/yamux"
+
+	"github.com/peerkit/peerkit/internal/acceptloop"
 )
 
 // Listen accepts TCP (or TLS) conns on addr, runs a yamux server session on
@@ -50,13 +52,25 @@ type listener struct {
 	sessions map[*yamux.Session]struct{}
 }
 
+// acceptLoop accepts TCP conns until Close. An error other than a closed
+// socket (a moment without file descriptors, a conn reset in the queue) is
+// logged and retried after acceptloop's backoff, never the end of the
+// listener.
 func (l *listener) acceptLoop() {
+	var b acceptloop.Backoff
 	for {
 		c, err := l.ln.Accept()
 		if err != nil {
-			l.shutdown() // closed by Close, or broken: either way, done
-			return
+			if acceptloop.Closed(err) {
+				l.shutdown() // closed by Close (or under us): done
+				return
+			}
+			if !b.Wait(l.t.log, "mux", err, l.done) {
+				return
+			}
+			continue
 		}
+		b.Reset()
 		sess, err := yamux.Server(c, l.t.conf)
 		if err != nil { // cannot happen: New verified the config
 			c.Close()

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"slices"
 	"sync"
 
 	"github.com/hashicorp/yamux"
@@ -23,6 +25,7 @@ type options struct {
 	tls     *tls.Config
 	yamux   *yamux.Config
 	tcpOpts []tcp.Option
+	log     *slog.Logger
 }
 
 // WithTLS runs every session over TLS with conf, on both the listening and
@@ -70,12 +73,28 @@ func WithTCP(opts ...tcp.Option) Option {
 	}
 }
 
+// WithLogger sets where the transport logs what it recovers from, such as
+// an Accept that failed for a moment because the process ran out of file
+// descriptors (default: nothing is logged). The TCP transport underneath
+// logs to it too, in place of a tcp.WithLogger passed with WithTCP. A nil
+// logger is an error.
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) error {
+		if log == nil {
+			return errors.New("mux: WithLogger: nil *slog.Logger")
+		}
+		o.log = log
+		return nil
+	}
+}
+
 // Transport multiplexes Dials to one address over one yamux session. It
 // implements transport.Transport and io.Closer and is safe for concurrent
 // use.
 type Transport struct {
 	tcp  *tcp.Transport
 	conf *yamux.Config
+	log  *slog.Logger
 
 	mu        sync.Mutex
 	closed    bool
@@ -120,16 +139,21 @@ func New(opts ...Option) (*Transport, error) {
 	if err := yamux.VerifyConfig(conf); err != nil {
 		return nil, fmt.Errorf("mux: invalid yamux config: %w", err)
 	}
-	tcpOpts := o.tcpOpts
+	tcpOpts := slices.Clip(o.tcpOpts)
 	if o.tls != nil {
 		tcpOpts = append(tcpOpts, tcp.WithTLS(o.tls))
+	}
+	if o.log != nil {
+		tcpOpts = append(tcpOpts, tcp.WithLogger(o.log))
+	} else {
+		o.log = slog.New(slog.DiscardHandler)
 	}
 	tt, err := tcp.New(tcpOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("mux: %w", err)
 	}
 	return &Transport{
-		tcp: tt, conf: conf,
+		tcp: tt, conf: conf, log: o.log,
 		sessions:  make(map[string]*session),
 		listeners: make(map[*listener]struct{}),
 	}, nil

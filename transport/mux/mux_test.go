@@ -56,6 +56,7 @@ func TestInvalidOptions(t *testing.T) {
 		"bad config":   mux.WithConfig(bad),
 		"nil option":   nil,
 		"bad tcp opts": mux.WithTCP(nil),
+		"nil logger":   mux.WithLogger(nil),
 	} {
 		if _, err := mux.New(opt); err == nil {
 			t.Errorf("%s: New succeeded; want an error", name)

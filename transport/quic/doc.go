@@ -39,7 +39,12 @@
 // never sees it.
 //
 // A listener owns one UDP socket. It accepts connections, accepts the
-// streams of each, and delivers all streams through Accept. Its Close
+// streams of each, and delivers all streams through Accept. It needs no
+// file descriptor per connection, so running out of them does not touch
+// it. An accept error that is not a close is logged with WithLogger's
+// logger (default: no log) and retried after a delay of 5 ms doubling to
+// 1 s; if the socket itself fails for good, which ends quic-go's listener,
+// that is logged and the listener closes. Its Close
 // closes every accepted connection with a CONNECTION_CLOSE, so that dialled
 // peers learn it at once, and waits for its goroutines. Transport.Close
 // closes all connections and listeners and waits for every goroutine the

@@ -2,10 +2,13 @@ package quic
 
 import (
 	"context"
+	"errors"
 	"net"
 	"sync"
 
 	quicgo "github.com/quic-go/quic-go"
+
+	"github.com/peerkit/peerkit/internal/acceptloop"
 )
 
 // Listen opens a UDP socket on addr and accepts QUIC connections on it;
@@ -66,13 +69,29 @@ type listener struct {
 	conns map[*quicgo.Conn]struct{} // nil once shut down
 }
 
+// acceptConns accepts connections until Close. quic-go's Accept fails
+// only once its listener is closed, or its socket failed for good (which
+// also ends it): both end the loop, the second with a log line. Any other
+// error is logged and retried after acceptloop's backoff.
 func (l *listener) acceptConns() {
+	var b acceptloop.Backoff
 	for {
 		qc, err := l.ql.Accept(l.ctx)
 		if err != nil {
-			l.shutdown()
-			return
+			if l.ctx.Err() != nil {
+				return
+			}
+			if acceptloop.Closed(err) {
+				l.t.log.Error("quic: listener ended by its socket; closing it", "addr", l.Addr(), "err", err)
+				l.shutdown()
+				return
+			}
+			if !b.Wait(l.t.log, "quic", err, l.ctx.Done()) {
+				return
+			}
+			continue
 		}
+		b.Reset()
 		l.mu.Lock()
 		if l.conns == nil {
 			l.mu.Unlock()
@@ -86,6 +105,7 @@ func (l *listener) acceptConns() {
 }
 
 // acceptStreams delivers the streams of qc until it or the listener ends.
+// An error that is neither is logged and retried after a backoff.
 func (l *listener) acceptStreams(qc *quicgo.Conn) {
 	defer func() {
 		l.mu.Lock()
@@ -94,11 +114,19 @@ func (l *listener) acceptStreams(qc *quicgo.Conn) {
 		}
 		l.mu.Unlock()
 	}()
+	var b acceptloop.Backoff
 	for {
 		st, err := qc.AcceptStream(l.ctx)
 		if err != nil {
-			return
+			if l.ctx.Err() != nil || connEnded(qc, err) {
+				return
+			}
+			if !b.Wait(l.t.log, "quic: accept stream", err, l.ctx.Done()) {
+				return
+			}
+			continue
 		}
+		b.Reset()
 		select {
 		case l.streams <- newConn(st, qc, true):
 		case <-l.ctx.Done():
@@ -107,6 +135,24 @@ func (l *listener) acceptStreams(qc *quicgo.Conn) {
 			return
 		}
 	}
+}
+
+// connEnded reports whether err, from qc's AcceptStream, means that qc
+// has ended: it was closed by either side, idled out or was reset.
+func connEnded(qc *quicgo.Conn, err error) bool {
+	if qc.Context().Err() != nil || errors.Is(err, net.ErrClosed) {
+		return true
+	}
+	var (
+		app   *quicgo.ApplicationError
+		tr    *quicgo.TransportError
+		idle  *quicgo.IdleTimeoutError
+		hto   *quicgo.HandshakeTimeoutError
+		reset *quicgo.StatelessResetError
+		vn    *quicgo.VersionNegotiationError
+	)
+	return errors.As(err, &app) || errors.As(err, &tr) || errors.As(err, &idle) ||
+		errors.As(err, &hto) || errors.As(err, &reset) || errors.As(err, &vn)
 }
 
 // Accept returns the next stream a remote opened on any connection.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"sync"
 	"time"
@@ -34,6 +35,7 @@ type options struct {
 	handshake  time.Duration
 	idle       time.Duration
 	maxStreams int64
+	log        *slog.Logger
 }
 
 // WithHandshakeTimeout bounds how long a Dial waits for the first answer
@@ -77,6 +79,19 @@ func WithMaxStreams(n int) Option {
 	}
 }
 
+// WithLogger sets where the transport logs what it recovers from, such as
+// a listener whose accept loop met an error that was not its close
+// (default: nothing is logged). A nil logger is an error.
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) error {
+		if log == nil {
+			return errors.New("quic: WithLogger: nil *slog.Logger")
+		}
+		o.log = log
+		return nil
+	}
+}
+
 // InsecureLocalTLS returns a TLS config for local experiments and tests:
 // it serves a freshly generated self-signed certificate and, when dialling,
 // accepts any certificate (InsecureSkipVerify). Anyone on the path can
@@ -93,6 +108,7 @@ type Transport struct {
 	server *tls.Config // as given, with TLS 1.3 and ALPN
 	client *tls.Config
 	conf   *quicgo.Config
+	log    *slog.Logger
 
 	done chan struct{} // closed by Close
 	wg   sync.WaitGroup
@@ -118,7 +134,8 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 	if tlsConf == nil {
 		return nil, errors.New("quic: nil *tls.Config (QUIC always runs TLS 1.3; see InsecureLocalTLS for local use)")
 	}
-	o := options{handshake: DefaultHandshakeTimeout, idle: DefaultIdleTimeout, maxStreams: DefaultMaxStreams}
+	o := options{handshake: DefaultHandshakeTimeout, idle: DefaultIdleTimeout, maxStreams: DefaultMaxStreams,
+		log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("quic: nil Option")
@@ -138,6 +155,7 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 	return &Transport{
 		server: conf,
 		client: conf,
+		log:    o.log,
 		conf: &quicgo.Config{
 			HandshakeIdleTimeout: o.handshake,
 			MaxIdleTimeout:       o.idle,

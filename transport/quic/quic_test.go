@@ -73,6 +73,7 @@ func TestInvalidOptions(t *testing.T) {
 		"idle":      quic.WithIdleTimeout(-1),
 		"streams":   quic.WithMaxStreams(0),
 		"nil":       nil,
+		"logger":    quic.WithLogger(nil),
 	} {
 		if _, err := quic.New(conf, opt); err == nil {
 			t.Errorf("%s: New succeeded; want an error", name)

@@ -10,6 +10,7 @@
 //		tcp.WithKeepAlive(30*time.Second),          // negative disables
 //		tcp.WithNoDelay(false),                     // allow Nagle batching
 //		tcp.WithDialTimeout(3*time.Second),
+//		tcp.WithLogger(logger),                     // default: no log
 //	)
 //
 // # TLS
@@ -28,6 +29,17 @@
 // goroutine (at most 64 at once, each bounded by HandshakeTimeout), so a
 // slow client never blocks Accept, and Accept returns only conns whose
 // handshake succeeded.
+//
+// # Accept errors
+//
+// Without TLS, the listener's Accept returns every error of the socket to
+// the caller's accept loop, as net.Listener does: a transient one (the
+// process out of file descriptors for a moment, EMFILE; a conn reset
+// before it was accepted) is the caller's to retry. With TLS the listener
+// runs its own accept loop, which retries such errors after a delay of
+// 5 ms doubling to 1 s and logs each with WithLogger's logger; only Close
+// ends it, so a moment of descriptor exhaustion never stops the listener
+// for good.
 //
 // As with any *tls.Conn, a Write that times out leaves the conn unable to
 // write again; close it and dial anew.

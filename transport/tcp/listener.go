@@ -6,6 +6,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/peerkit/peerkit/internal/acceptloop"
 )
 
 // Bounds on server-side TLS handshakes.
@@ -57,7 +59,12 @@ func newTLSListener(ln net.Listener, t *Transport) *tlsListener {
 	return l
 }
 
+// acceptLoop accepts until Close. An error other than a closed socket (a
+// moment without file descriptors, a conn reset in the queue) is logged
+// and retried after acceptloop's backoff: the listener must not stop
+// accepting for good because of it.
 func (l *tlsListener) acceptLoop() {
+	var b acceptloop.Backoff
 	for {
 		select {
 		case l.sem <- struct{}{}:
@@ -70,13 +77,16 @@ func (l *tlsListener) acceptLoop() {
 			if l.ctx.Err() != nil {
 				return
 			}
-			if ne, ok := err.(net.Error); ok && ne.Timeout() {
-				continue
+			if acceptloop.Closed(err) {
+				l.shutdown() // Accept callers get ErrClosed too
+				return
 			}
-			// The listener is broken; Accept callers now get ErrClosed.
-			l.shutdown()
-			return
+			if !b.Wait(l.t.log, "tcp+tls", err, l.ctx.Done()) {
+				return
+			}
+			continue
 		}
+		b.Reset()
 		l.t.tune(c)
 		l.wg.Go(func() { l.handshake(c) })
 	}

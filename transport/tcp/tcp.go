@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"syscall"
 	"time"
@@ -27,6 +28,7 @@ type options struct {
 	keepAlive   time.Duration
 	noDelay     bool
 	dialTimeout time.Duration
+	log         *slog.Logger
 }
 
 // WithTLS runs every conn over TLS with conf, on both the listening and the
@@ -74,6 +76,19 @@ func WithDialTimeout(d time.Duration) Option {
 	}
 }
 
+// WithLogger sets where the transport logs what it recovers from, such as
+// an Accept that failed for a moment because the process ran out of file
+// descriptors (default: nothing is logged). A nil logger is an error.
+func WithLogger(log *slog.Logger) Option {
+	return func(o *options) error {
+		if log == nil {
+			return errors.New("tcp: WithLogger: nil *slog.Logger")
+		}
+		o.log = log
+		return nil
+	}
+}
+
 // Transport dials and accepts TCP (optionally TLS) conns. It implements
 // transport.Transport and is safe for concurrent use.
 type Transport struct {
@@ -81,13 +96,14 @@ type Transport struct {
 	keepAlive   time.Duration
 	noDelay     bool
 	dialTimeout time.Duration
+	log         *slog.Logger
 }
 
 var _ transport.Transport = (*Transport)(nil)
 
 // New returns a Transport configured by opts.
 func New(opts ...Option) (*Transport, error) {
-	o := options{keepAlive: DefaultKeepAlive, noDelay: DefaultNoDelay}
+	o := options{keepAlive: DefaultKeepAlive, noDelay: DefaultNoDelay, log: slog.New(slog.DiscardHandler)}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("tcp: nil Option")
@@ -99,7 +115,7 @@ func New(opts ...Option) (*Transport, error) {
 	if o.keepAlive == 0 {
 		o.keepAlive = DefaultKeepAlive
 	}
-	t := &Transport{keepAlive: o.keepAlive, noDelay: o.noDelay, dialTimeout: o.dialTimeout}
+	t := &Transport{keepAlive: o.keepAlive, noDelay: o.noDelay, dialTimeout: o.dialTimeout, log: o.log}
 	if o.tls != nil {
 		t.tls = o.tls.Clone()
 	}

@@ -49,6 +49,7 @@ func TestInvalidOptions(t *testing.T) {
 		"nil TLS":          tcp.WithTLS(nil),
 		"negative timeout": tcp.WithDialTimeout(-time.Second),
 		"nil option":       nil,
+		"nil logger":       tcp.WithLogger(nil),
 	} {
 		if _, err := tcp.New(opt); err == nil {
 			t.Errorf("%s: New succeeded; want an error", name)
