@@ -209,6 +209,7 @@ func (n *Node) serveConn(conn net.Conn) {
 	}
 	if _, err := conn.Write(append(wire.AppendVerdict(nil, wire.VerdictAccept, ""), proof...)); err != nil {
 		l.shutdown(err)
+		n.retire(l) // its goroutines never ran
 		return
 	}
 	stop()

@@ -5,8 +5,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
+	"reflect"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -56,8 +59,10 @@ type link struct {
 	closeOnce  sync.Once
 	leaveOnce  sync.Once
 
-	heard atomic.Int64 // unix nanoseconds when bytes last arrived
-	stats linkStats
+	heard   atomic.Int64 // unix nanoseconds when bytes last arrived
+	stats   linkStats
+	running atomic.Int32 // goroutines of the link still running
+	retired bool         // counters folded into the node's totals; guarded by Node.mu
 }
 
 func newLink(n *Node, p *peer, conn net.Conn, dialed bool) *link {
@@ -75,10 +80,19 @@ func newLink(n *Node, p *peer, conn net.Conn, dialed bool) *link {
 	return l
 }
 
-// start runs the link's goroutines; the node's WaitGroup owns them.
+// start runs the link's goroutines; the node's WaitGroup owns them. The
+// last of the two to stop folds the link's counters into the node's
+// totals: until then either may still count.
 func (l *link) start() {
-	l.n.wg.Go(l.readLoop)
-	l.n.wg.Go(l.writeLoop)
+	l.running.Store(2)
+	l.n.wg.Go(func() { l.readLoop(); l.stopped() })
+	l.n.wg.Go(func() { l.writeLoop(); l.stopped() })
+}
+
+func (l *link) stopped() {
+	if l.running.Add(-1) == 0 {
+		l.n.retire(l)
+	}
 }
 
 // shutdown ends the link at once, for cause, and tells membership. It must
@@ -120,6 +134,7 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 	}
 	select {
 	case l.queue <- f:
+		l.queued()
 		return nil
 	default:
 	}
@@ -127,6 +142,7 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 	defer t.Stop()
 	select {
 	case l.queue <- f:
+		l.queued()
 		return nil
 	case <-l.done:
 		return ErrUnknownRemote
@@ -139,13 +155,28 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 	}
 }
 
-// tryEnqueue queues f if there is room, without waiting.
+// queued is called after every frame put in the queue. The writer drains
+// the queue once, on its way out, after done is closed; a frame queued
+// after that drain would sit in the queue for ever, neither written nor
+// counted. So if done is closed by now, the sender drains the queue
+// itself. If it is not, the writer's drain is still to come, and sees the
+// frame. Each frame leaves the queue once, so none is counted twice.
+func (l *link) queued() {
+	select {
+	case <-l.done:
+		l.dropQueued()
+	default:
+	}
+}
+
+// tryEnqueue queues a control frame if there is room, without waiting.
 func (l *link) tryEnqueue(f outFrame) bool {
 	select {
 	case l.queue <- f:
+		l.queued()
 		return true
 	default:
-		l.stats.dropped.Add(1)
+		l.stats.shed.Add(1)
 		return false
 	}
 }
@@ -335,18 +366,24 @@ func (l *link) sayGoodbye(w *frameWriter) {
 	l.shutdown(errLeft)
 }
 
-// dropQueued counts the messages that will never be sent.
+// dropQueued empties the queue of a link that is down and counts the
+// messages that will never be sent.
 func (l *link) dropQueued() {
+	var dropped uint64
 	for {
 		select {
 		case f := <-l.queue:
 			if f.ctl == nil {
-				l.stats.dropped.Add(1)
+				dropped++
 			}
 			f.drop()
+			continue
 		default:
-			return
 		}
+		break
+	}
+	if dropped > 0 {
+		l.n.countDropped(l, dropped)
 	}
 }
 
@@ -421,3 +458,59 @@ func readError(err error) error {
 }
 
 var errSilent = errors.New("silent past the network timeout")
+
+// enqueueAll queues f, which holds one reference per link, for every link
+// of full, waiting for room in all of their queues at once until ctx ends
+// or timeout passes: each link gets f as soon as its queue has room, and a
+// link whose queue stays full delays no other. The reference of each link
+// that does not get f is released. The error joins the failures.
+func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	// Cases 0 and 1 end the wait; then three per link: room in its queue,
+	// the link down, the link leaving.
+	const perLink = 3
+	cases := make([]reflect.SelectCase, 2, 2+perLink*len(full))
+	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}
+	cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)}
+	fv := reflect.ValueOf(f)
+	for _, l := range full {
+		cases = append(cases,
+			reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(l.queue), Send: fv},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.done)},
+			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.leaving)})
+	}
+	pending := slices.Clone(full)
+	var errs []error
+	fail := func(l *link, err error) {
+		f.drop()
+		errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
+	}
+	for len(pending) > 0 {
+		chosen, _, _ := reflect.Select(cases)
+		if chosen < 2 {
+			err := ErrSendTimeout
+			if chosen == 0 {
+				err = ctx.Err()
+			}
+			for _, l := range pending {
+				fail(l, err)
+			}
+			break
+		}
+		i := (chosen - 2) / perLink
+		l := pending[i]
+		if (chosen-2)%perLink == 0 {
+			l.queued()
+		} else {
+			fail(l, ErrUnknownRemote)
+		}
+		// Remove link i: move the last link's cases into its place.
+		last := len(pending) - 1
+		pending[i] = pending[last]
+		pending = pending[:last]
+		copy(cases[2+i*perLink:2+(i+1)*perLink], cases[2+last*perLink:])
+		cases = cases[:2+last*perLink]
+	}
+	return errors.Join(errs...)
+}

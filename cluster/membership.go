@@ -172,7 +172,6 @@ func (n *Node) detachLocked(e *entry) *link {
 // still live, the remote is removed ungracefully and redialled.
 func (n *Node) linkDown(l *link, cause error) {
 	n.mu.Lock()
-	n.retireLocked(l)
 	e := n.remotes[l.peer.addr]
 	if e == nil || e.link != l {
 		n.mu.Unlock()

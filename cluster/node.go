@@ -217,10 +217,18 @@ func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error
 }
 
 // Broadcast sends payload to every connected remote. A remote whose send
-// queue is full does not delay the others: the payload is queued for every
-// remote with room first, then Broadcast waits (up to the network timeout
-// each) for the rest. The error joins the failures, if any.
+// queue is full does not delay the others: the payload is queued at once
+// for every remote with room, and Broadcast then waits, for at most the
+// network timeout in all, for room in the other queues at once, queueing
+// the payload for each remote as soon as it has room. The error joins the
+// failures, if any, each naming its remote.
 func (n *Node) Broadcast(payload []byte) error {
+	return n.BroadcastContext(context.Background(), payload)
+}
+
+// BroadcastContext is Broadcast with a context that also bounds the wait
+// for room in full send queues.
+func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
 	if len(payload) > n.opts.maxMessageSize {
 		return ErrMessageTooLarge
 	}
@@ -242,22 +250,19 @@ func (n *Node) Broadcast(payload []byte) error {
 	// One copy shared by every queue, each holding a reference; writers
 	// only read it, and the last to be done with it recycles it.
 	f := outFrame{data: newPayload(payload, len(links))}
-	var full []*link
+	full := links[:0]
 	for _, l := range links {
 		select {
 		case l.queue <- f:
+			l.queued()
 		default:
 			full = append(full, l)
 		}
 	}
-	var errs []error
-	for _, l := range full {
-		if err := l.enqueue(context.Background(), f); err != nil {
-			f.drop()
-			errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
-		}
+	if len(full) == 0 {
+		return nil
 	}
-	return errors.Join(errs...)
+	return enqueueAll(ctx, full, f, n.opts.networkTimeout)
 }
 
 // Remotes returns the connected remotes, sorted by address.

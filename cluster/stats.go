@@ -63,7 +63,8 @@ func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 type linkStats struct {
 	msgsOut, bytesOut atomic.Uint64
 	msgsIn, bytesIn   atomic.Uint64
-	dropped           atomic.Uint64 // messages queued but never sent
+	dropped           atomic.Uint64 // data messages queued but never written
+	shed              atomic.Uint64 // control messages not queued: the queue was full
 }
 
 // add folds s into the totals of st.
@@ -72,7 +73,7 @@ func (s *linkStats) addTo(st *Stats) {
 	st.BytesSent += s.bytesOut.Load()
 	st.MessagesReceived += s.msgsIn.Load()
 	st.BytesReceived += s.bytesIn.Load()
-	st.Dropped += s.dropped.Load()
+	st.Dropped += s.dropped.Load() + s.shed.Load()
 }
 
 // nodeStats counts node-wide events.
@@ -99,11 +100,27 @@ func (s *nodeStats) handshakeFailure(err error) {
 	}
 }
 
-// retireLocked folds a link that is going away into the node's totals.
-func (n *Node) retireLocked(l *link) {
+// retire folds the counters of a link whose goroutines have stopped into
+// the node's totals.
+func (n *Node) retire(l *link) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
 	if _, ok := n.links[l]; ok {
 		delete(n.links, l)
 		l.stats.addTo(&n.stats.retired)
+		l.retired = true
+	}
+}
+
+// countDropped counts messages of l's queue that will never be written. A
+// sender may drain the queue after the link was retired; its drops then
+// go to the totals directly.
+func (n *Node) countDropped(l *link, k uint64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l.stats.dropped.Add(k)
+	if l.retired {
+		n.stats.retired.Dropped += k
 	}
 }
 
@@ -127,7 +144,7 @@ func (n *Node) Stats() Stats {
 			rs.BytesSent = l.stats.bytesOut.Load()
 			rs.MessagesReceived = l.stats.msgsIn.Load()
 			rs.BytesReceived = l.stats.bytesIn.Load()
-			rs.Dropped = l.stats.dropped.Load()
+			rs.Dropped = l.stats.dropped.Load() + l.stats.shed.Load()
 			rs.QueueDepth, rs.QueueCapacity = len(l.queue), cap(l.queue)
 		}
 		st.Remotes = append(st.Remotes, rs)
