@@ -52,6 +52,7 @@ type link struct {
 	conn   net.Conn
 	dialed bool // this node dialled the conn
 
+	first      *wire.Control // the view sent before anything queued; set before start
 	queue      chan outFrame
 	done       chan struct{} // closed by shutdown
 	leaving    chan struct{} // closed by leave: say goodbye, then shut down
@@ -274,6 +275,13 @@ func (l *link) writeLoop() {
 	defer tick.Stop()
 	defer l.dropQueued()
 	wrote := false
+	if l.first != nil {
+		if err := l.writeBatch(w, outFrame{ctl: l.first}); err != nil {
+			l.shutdown(err)
+			return
+		}
+		wrote = true
+	}
 	for {
 		select {
 		case f := <-l.queue:

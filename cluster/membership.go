@@ -135,8 +135,10 @@ func (n *Node) attachLocked(e *entry, l *link) {
 	case e.kick <- struct{}{}:
 	default:
 	}
-	// The remote's first frame from us is our view of the cluster.
-	l.queue <- outFrame{ctl: &wire.Control{Peers: n.viewLocked(e.addr)}}
+	// The remote's first frame from us is our view of the cluster. The
+	// writer sends it before anything queued; it does not go through the
+	// queue, so nothing here can wait for room under the lock.
+	l.first = &wire.Control{Peers: n.viewLocked(e.addr)}
 	n.emitLocked(true, l.peer)
 	close(n.upCh)
 	n.upCh = make(chan struct{})
@@ -255,8 +257,8 @@ func (n *Node) handleControl(l *link, c *wire.Control) {
 		e := n.remotes[p.Addr]
 		switch {
 		case e == nil:
-			if len(n.remotes) < n.opts.maxRemotes && len(n.gossipDials) < cap(n.gossipDials) {
-				n.gossipDials <- struct{}{}
+			if len(n.remotes) < n.opts.maxRemotes && n.gossipDials < maxGossipDials {
+				n.gossipDials++
 				dial = append(dial, p.Addr)
 				n.entryLocked(p.Addr).attempt = &attempt{done: make(chan struct{})}
 			}
@@ -271,7 +273,11 @@ func (n *Node) handleControl(l *link, c *wire.Control) {
 	n.mu.Unlock()
 	for _, addr := range dial {
 		n.wg.Go(func() {
-			defer func() { <-n.gossipDials }()
+			defer func() {
+				n.mu.Lock()
+				n.gossipDials--
+				n.mu.Unlock()
+			}()
 			n.runAttempt(n.ctx, addr, dialGossip)
 		})
 	}

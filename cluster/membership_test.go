@@ -149,7 +149,8 @@ func TestAddUnreachableFails(t *testing.T) {
 
 // An Add in progress ends when the node closes, not at its own timeout:
 // both while the transport dials (a cut link makes the dial hang) and
-// while the handshake waits (a listener that never answers).
+// while the handshake waits (a listener that never answers). Its error
+// says why: it matches ErrClosed.
 func TestCloseEndsAddInProgress(t *testing.T) {
 	for _, cut := range []bool{true, false} {
 		t.Run(fmt.Sprintf("dialHangs=%v", cut), func(t *testing.T) { testCloseEndsAdd(t, cut) })
@@ -183,8 +184,12 @@ func testCloseEndsAdd(t *testing.T, cut bool) {
 		go func() { done <- a.AddContext(context.Background(), "tarpit:1") }()
 		synctest.Wait() // the dial or the handshake is waiting
 		a.Close()
-		if err := <-done; err == nil {
+		err = <-done
+		if err == nil {
 			t.Fatal("Add to a silent listener succeeded")
+		}
+		if !errors.Is(err, ErrClosed) {
+			t.Fatalf("Add cut short by Close returned %v, which does not match ErrClosed", err)
 		}
 		if d := time.Since(start); d >= time.Minute {
 			t.Fatalf("Add returned %v after Close began; it waited for its own timeout", d)

@@ -15,6 +15,10 @@ import (
 	"github.com/peerkit/peerkit/internal/wire"
 )
 
+// maxGossipDials bounds the dials in progress at once because gossip named
+// an address: a flood of fake addresses costs at most this many.
+const maxGossipDials = 128
+
 // Node is one member of a cluster: it listens for peers, keeps a link to
 // every remote it knows, and delivers their messages to Inbox.
 //
@@ -45,7 +49,7 @@ type Node struct {
 	remotes     map[string]*entry
 	tombs       map[string]tombstone
 	upCh        chan struct{}      // closed and replaced whenever a link comes up
-	gossipDials chan struct{}      // bounds dials started because of gossip
+	gossipDials int                // dials in progress because of gossip, at most maxGossipDials
 	links       map[*link]struct{} // every link not yet shut down, for Stats
 }
 
@@ -75,17 +79,16 @@ func New(addr string, opts ...Option) (*Node, error) {
 		}
 	}
 	n := &Node{
-		inbox:       make(chan *Message, o.inboxSize),
-		opts:        o,
-		ln:          ln,
-		self:        wire.Peer{Addr: adv, Instance: newInstanceID()},
-		events:      newDispatcher(),
-		closed:      make(chan struct{}),
-		remotes:     make(map[string]*entry),
-		tombs:       make(map[string]tombstone),
-		upCh:        make(chan struct{}),
-		gossipDials: make(chan struct{}, 128),
-		links:       make(map[*link]struct{}),
+		inbox:   make(chan *Message, o.inboxSize),
+		opts:    o,
+		ln:      ln,
+		self:    wire.Peer{Addr: adv, Instance: newInstanceID()},
+		events:  newDispatcher(),
+		closed:  make(chan struct{}),
+		remotes: make(map[string]*entry),
+		tombs:   make(map[string]tombstone),
+		upCh:    make(chan struct{}),
+		links:   make(map[*link]struct{}),
 	}
 	n.Inbox = n.inbox
 	n.meta.Store(&o.meta)
@@ -171,6 +174,10 @@ func (n *Node) AddContext(ctx context.Context, addr string) error {
 	switch {
 	case err == nil:
 		return nil
+	case n.ctx.Err() != nil:
+		// Close cut the dial or the handshake short: say so, whatever
+		// error the cut produced on the way.
+		return fmt.Errorf("%w: Add %s cut short: %w", ErrClosed, addr, err)
 	case errors.Is(err, errPending):
 		// The peer has a link with us on another conn (both dialled at
 		// once) or is verifying a restart: wait for it.

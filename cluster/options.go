@@ -43,6 +43,7 @@ type options struct {
 	handshakeTimeout  time.Duration
 	reconnectBase     time.Duration
 	reconnectMax      time.Duration
+	reconnectMaxSet   bool
 	reconnectAttempts int // 0: forever
 	logger            *slog.Logger
 	inboxSize         int
@@ -81,8 +82,11 @@ func (o *options) validate() error {
 	if o.healthyInterval >= o.networkTimeout {
 		return fmt.Errorf("cluster: WithHealthyInterval: %v must be shorter than the network timeout %v, or healthy peers time out", o.healthyInterval, o.networkTimeout)
 	}
+	if o.reconnectMax < o.reconnectBase && !o.reconnectMaxSet {
+		o.reconnectMax = o.reconnectBase // only the base was set, above the default cap
+	}
 	if o.reconnectMax < o.reconnectBase {
-		o.reconnectMax = o.reconnectBase
+		return fmt.Errorf("cluster: WithMaxReconnectInterval: %v is below the reconnect interval %v (WithReconnectInterval), the backoff's base", o.reconnectMax, o.reconnectBase)
 	}
 	if o.handshakeTimeout == 0 {
 		o.handshakeTimeout = o.networkTimeout
@@ -175,9 +179,11 @@ func WithReconnectInterval(d time.Duration) Option {
 	return positive("WithReconnectInterval", d, func(o *options) { o.reconnectBase = d })
 }
 
-// WithMaxReconnectInterval caps the reconnect backoff (default 1 min).
+// WithMaxReconnectInterval caps the reconnect backoff (default 1 min, or
+// the reconnect interval if that is longer). It must not be below the
+// reconnect interval, the backoff's base.
 func WithMaxReconnectInterval(d time.Duration) Option {
-	return positive("WithMaxReconnectInterval", d, func(o *options) { o.reconnectMax = d })
+	return positive("WithMaxReconnectInterval", d, func(o *options) { o.reconnectMax, o.reconnectMaxSet = d, true })
 }
 
 // WithReconnectAttempts limits how many times an ungracefully removed

@@ -45,6 +45,20 @@ func TestInvalidOptionsNameTheOption(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "WithHealthyInterval") {
 		t.Errorf("healthy interval longer than the timeout: %v", err)
 	}
+	// The backoff's cap may not be below its base.
+	_, err = New("127.0.0.1:0", WithReconnectInterval(2*time.Second), WithMaxReconnectInterval(time.Second))
+	if err == nil || !strings.Contains(err.Error(), "WithMaxReconnectInterval") {
+		t.Errorf("reconnect cap 1s below its 2s base: %v", err)
+	}
+	// A base set above the default cap, with no cap given, is the cap.
+	if n, err := New("127.0.0.1:0", WithReconnectInterval(2*time.Minute)); err != nil {
+		t.Errorf("a 2 min reconnect base with the default cap: %v", err)
+	} else {
+		if n.opts.reconnectMax != 2*time.Minute {
+			t.Errorf("cap %v, want the 2 min base", n.opts.reconnectMax)
+		}
+		n.Close()
+	}
 	// The last value wins.
 	n, err := New("127.0.0.1:0", WithInboxSize(1), WithInboxSize(7))
 	if err != nil {

@@ -366,7 +366,7 @@ func TestFakePeerFlood(t *testing.T) {
 		if dials > int64(distinct) {
 			t.Fatalf("%d dials for %d gossiped addresses: gossip dials were retried", dials, distinct)
 		}
-		if maxEntries > cap(a.gossipDials)+3 {
+		if maxEntries > maxGossipDials+3 {
 			t.Fatalf("the remote table reached %d entries", maxEntries)
 		}
 		if grew > 128<<20 {

@@ -2,6 +2,7 @@ package memory
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net"
@@ -42,6 +43,8 @@ type Network struct {
 	// faulty is false while no fault or delay is set: writes then skip
 	// the lock. Written under mu.
 	faulty atomic.Bool
+
+	err error // an invalid option given to NewNetwork; set before use
 }
 
 var (
@@ -49,11 +52,17 @@ var (
 	_ transport.SourceDialer = (*Network)(nil)
 )
 
-// NewNetwork returns an empty network.
-func NewNetwork(opts ...Option) *Network {
+// New returns an empty network configured by opts, or the error of the
+// first invalid option, which names it.
+func New(opts ...Option) (*Network, error) {
 	o := defaultOptions()
 	for _, opt := range opts {
-		opt(&o)
+		if opt == nil {
+			return nil, errors.New("memory: nil Option")
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
 	}
 	return &Network{
 		mu:        make(chan struct{}, 1),
@@ -66,7 +75,21 @@ func NewNetwork(opts ...Option) *Network {
 		pairs:     make(map[*pair]struct{}),
 		faults:    newFaultState(),
 		rng:       newRand(o.seed),
+	}, nil
+}
+
+// NewNetwork is New for the common case of options written in the test
+// itself: it returns the network without an error. If an option is
+// invalid, the network it returns is unusable: every Listen, Dial and
+// DialFrom fails with the option's error (so cluster.New fails with it),
+// and nothing panics.
+func NewNetwork(opts ...Option) *Network {
+	n, err := New(opts...)
+	if err != nil {
+		n, _ = New()
+		n.err = err
 	}
+	return n
 }
 
 func newRand(seed int64) *rand.Rand {
@@ -82,6 +105,9 @@ func (n *Network) unlock() { <-n.mu }
 func (n *Network) Listen(addr string) (net.Listener, error) {
 	opErr := func(err error) error {
 		return &net.OpError{Op: "listen", Net: "memory", Addr: Addr(addr), Err: err}
+	}
+	if n.err != nil {
+		return nil, opErr(n.err)
 	}
 	host, port, err := splitAddr(addr)
 	if err != nil {
@@ -144,6 +170,9 @@ func (n *Network) dial(ctx context.Context, from, addr string) (net.Conn, error)
 	to := normalize(addr)
 	opErr := func(err error) error {
 		return &net.OpError{Op: "dial", Net: "memory", Addr: Addr(to), Err: err}
+	}
+	if n.err != nil {
+		return nil, opErr(n.err)
 	}
 	if _, _, err := splitAddr(to); err != nil {
 		return nil, opErr(err)

@@ -1,5 +1,7 @@
 package memory
 
+import "fmt"
+
 // Defaults of a Network.
 const (
 	// DefaultBufferSize is the capacity in bytes of each direction of a
@@ -14,8 +16,9 @@ const (
 	DefaultSeed = 1
 )
 
-// Option configures a Network.
-type Option func(*options)
+// Option configures a Network. Options apply in order (the last one for a
+// setting wins) and are validated by New.
+type Option func(*options) error
 
 type options struct {
 	bufferSize int
@@ -33,37 +36,40 @@ func defaultOptions() options {
 // deterministic, which it is inside a testing/synctest bubble driven by
 // one goroutine per conn direction.
 func WithSeed(seed int64) Option {
-	return func(o *options) { o.seed = seed }
+	return func(o *options) error { o.seed = seed; return nil }
 }
 
 // WithTrace installs a hook called with one human-readable line per fault
 // event (partition, heal, kill, ...). It runs on the goroutine that called
 // the fault method, never while the Network holds its lock, so it may call
 // back into the Network. Use it to print an event trace in chaos tests,
-// e.g. WithTrace(func(s string) { t.Log(s) }).
+// e.g. WithTrace(func(s string) { t.Log(s) }). A nil f installs none.
 func WithTrace(f func(string)) Option {
-	return func(o *options) { o.trace = f }
+	return func(o *options) error { o.trace = f; return nil }
 }
 
 // WithBufferSize sets the capacity in bytes of each direction of each conn
-// (DefaultBufferSize if n <= 0). It bounds the bytes in flight, so with
-// latency L a conn carries at most n bytes per L, like a TCP window.
+// (default DefaultBufferSize); it must be positive. It bounds the bytes in
+// flight, so with latency L a conn carries at most n bytes per L, like a
+// TCP window.
 func WithBufferSize(n int) Option {
-	return func(o *options) {
+	return func(o *options) error {
 		if n <= 0 {
-			n = DefaultBufferSize
+			return fmt.Errorf("memory: WithBufferSize: must be positive, got %d", n)
 		}
 		o.bufferSize = n
+		return nil
 	}
 }
 
 // WithBacklog sets how many dialled conns each listener queues before
-// Accept (DefaultBacklog if n <= 0).
+// Accept (default DefaultBacklog); it must be positive.
 func WithBacklog(n int) Option {
-	return func(o *options) {
+	return func(o *options) error {
 		if n <= 0 {
-			n = DefaultBacklog
+			return fmt.Errorf("memory: WithBacklog: must be positive, got %d", n)
 		}
 		o.backlog = n
+		return nil
 	}
 }
