@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/peerkit/peerkit/internal/acceptloop"
 	"github.com/peerkit/peerkit/internal/wire"
 )
 
@@ -380,26 +381,21 @@ func (n *Node) close(graceful bool) {
 // fewer than the handshake limit are in progress.
 func (n *Node) acceptLoop() {
 	sem := make(chan struct{}, n.opts.maxHandshakes)
-	var delay time.Duration
+	var b acceptloop.Backoff
 	for {
 		conn, err := n.ln.Accept()
 		if err != nil {
-			if n.ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+			if n.ctx.Err() != nil || acceptloop.Closed(err) {
 				return
 			}
-			// A transient failure (out of file descriptors): back off.
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			n.log.Warn("accept failed", "err", err, "retry_in", delay)
-			t := time.NewTimer(delay)
-			select {
-			case <-t.C:
-			case <-n.ctx.Done():
-				t.Stop()
+			// A transient failure (out of file descriptors, a conn reset
+			// before it was accepted): log, back off, go on.
+			if !b.Wait(n.log, "node", err, n.ctx.Done()) {
 				return
 			}
 			continue
 		}
-		delay = 0
+		b.Reset()
 		select {
 		case sem <- struct{}{}:
 		default:
