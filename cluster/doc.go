@@ -26,12 +26,15 @@
 //
 //   - Delivery: per sender, in order, at most once, while the link is up.
 //     Messages still queued for a remote that is removed are dropped and
-//     counted, never delivered late over a new link.
+//     counted, never delivered late over a new link: every message Send or
+//     Broadcast accepted is either written or counted in Stats().Dropped.
 //   - Send copies the payload before it returns; the caller may reuse it.
 //   - Backpressure: each remote has a bounded send queue (WithSendQueueSize).
 //     Send waits while it is full, until its context or the network timeout
 //     ends, then returns an error. Broadcast never lets one slow remote delay
-//     the others.
+//     the others: it waits for all full queues at once, under one deadline
+//     (BroadcastContext takes a context too), and each remote gets the
+//     payload as soon as its queue has room.
 //   - Liveness is judged on the reading side, only while the reader waits on
 //     the network: an application slow to drain Inbox stops the node reading
 //     (backpressure reaches the senders) but removes nobody.
@@ -44,6 +47,9 @@
 //     happened, never under a lock; a slow callback delays only later
 //     callbacks.
 //   - Close returns after every goroutine of the node has stopped.
+//   - Transient Accept errors (EMFILE, a connection reset before it was
+//     accepted) are logged and retried with backoff from 5 ms to 1 s; only
+//     Close ends the accept loop.
 //
 // # Errors
 //
