@@ -46,7 +46,7 @@ func (d *dispatcher) push(e event) {
 // wants reports whether any callback is registered, and whether any
 // wants the membership snapshot, so that nobody pays for events no one
 // listens to.
-func (d *dispatcher) wants() (any, snapshot bool) {
+func (d *dispatcher) wants() (listened, snapshot bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.added)+len(d.removed)+len(d.changed) > 0, len(d.changed) > 0

@@ -66,15 +66,15 @@ func TestSilentPeerRemovedThenRedialled(t *testing.T) {
 }
 
 func TestBackoffIsCappedAndJittered(t *testing.T) {
-	base, max := 100*time.Millisecond, 2*time.Second
+	base, limit := 100*time.Millisecond, 2*time.Second
 	seen := map[time.Duration]bool{}
 	for attempt := range 12 {
 		want := base << attempt
-		if want > max {
-			want = max
+		if want > limit {
+			want = limit
 		}
 		for range 50 {
-			d := backoff(base, max, attempt)
+			d := backoff(base, limit, attempt)
 			if d < want/2 || d > want {
 				t.Fatalf("backoff(attempt %d) = %v, want in [%v, %v]", attempt, d, want/2, want)
 			}
@@ -84,7 +84,7 @@ func TestBackoffIsCappedAndJittered(t *testing.T) {
 	if len(seen) < 100 {
 		t.Fatalf("only %d distinct delays in 600 draws: no jitter", len(seen))
 	}
-	if d := backoff(base, max, 1000); d > max {
+	if d := backoff(base, limit, 1000); d > limit {
 		t.Fatalf("backoff(1000) = %v exceeds the cap", d)
 	}
 }

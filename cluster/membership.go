@@ -146,8 +146,8 @@ func (n *Node) attachLocked(e *entry, l *link) {
 
 // emitLocked queues a membership event for the callbacks, if any.
 func (n *Node) emitLocked(added bool, p *peer) {
-	any, snapshot := n.events.wants()
-	if !any {
+	listened, snapshot := n.events.wants()
+	if !listened {
 		return
 	}
 	e := event{added: added, remote: Remote{p}}

@@ -2,11 +2,12 @@ package cluster
 
 import (
 	"context"
-	"crypto/rand"
+	crand "crypto/rand"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -105,7 +106,7 @@ func New(addr string, opts ...Option) (*Node, error) {
 func newInstanceID() uint64 {
 	var b [8]byte
 	for {
-		rand.Read(b[:])
+		crand.Read(b[:])
 		if id := binary.BigEndian.Uint64(b[:]); id != 0 {
 			return id
 		}
@@ -429,14 +430,7 @@ func (n *Node) maintain() {
 				delete(n.tombs, a)
 			}
 		}
-		var target *link
-		for _, e := range n.remotes { // map order is random enough
-			if e.link != nil {
-				target = e.link
-				break
-			}
-		}
-		if target != nil {
+		if target := n.randomLinkLocked(); target != nil {
 			target.tryEnqueue(outFrame{ctl: &wire.Control{
 				Peers:   n.viewLocked(target.peer.addr),
 				MetaSet: true, // repairs a SetMeta update shed by a full queue
@@ -445,4 +439,22 @@ func (n *Node) maintain() {
 		}
 		n.mu.Unlock()
 	}
+}
+
+// randomLinkLocked returns a live link chosen uniformly at random, or nil
+// if there is none. (A map's iteration order is not uniform: its first
+// key is not a fair draw.)
+func (n *Node) randomLinkLocked() *link {
+	var pick *link
+	live := 0
+	for _, e := range n.remotes {
+		if e.link == nil {
+			continue
+		}
+		live++
+		if rand.N(live) == 0 { // reservoir sampling: each live link with probability 1/live
+			pick = e.link
+		}
+	}
+	return pick
 }

@@ -17,8 +17,7 @@ import (
 // an error that names the option.
 type Option func(*options) error
 
-// Defaults. The seed's values, where it had them, were 30 s healthy
-// interval, 10 s network timeout and a fixed 5 min reconnect interval.
+// Defaults.
 const (
 	DefaultHealthyInterval      = 1 * time.Second
 	DefaultNetworkTimeout       = 5 * time.Second
@@ -114,10 +113,10 @@ func positive(name string, d time.Duration, set func(*options)) Option {
 	}
 }
 
-func atLeast(name string, n, min int, set func(*options)) Option {
+func atLeast(name string, n, least int, set func(*options)) Option {
 	return func(o *options) error {
-		if n < min {
-			return fmt.Errorf("cluster: %s: must be at least %d, got %d", name, min, n)
+		if n < least {
+			return fmt.Errorf("cluster: %s: must be at least %d, got %d", name, least, n)
 		}
 		set(o)
 		return nil
@@ -193,8 +192,10 @@ func WithReconnectAttempts(n int) Option {
 	return atLeast("WithReconnectAttempts", n, 0, func(o *options) { o.reconnectAttempts = n })
 }
 
-// WithLogger sets the structured logger (default: discard). It replaces
-// the seed's SetDebug.
+// WithLogger sets the structured logger (default: discard). Records carry
+// stable keys: node, remote, instance, err, verdict, reason, attempt and
+// dialed; lost and refused peers log at Info and Warn, routine detail at
+// Debug.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {

@@ -80,7 +80,7 @@ func TestTCPChainConvergesAndDelivers(t *testing.T) {
 	if d := ct.dials.Load() - dialsAtMesh; d != 0 {
 		t.Fatalf("%d dials while sending %d messages over live links", d, total)
 	}
-	if max := int64(len(nodes) * (len(nodes) - 1)); dialsAtMesh > max {
+	if most := int64(len(nodes) * (len(nodes) - 1)); dialsAtMesh > most {
 		t.Fatalf("%d dials to build a mesh of %d nodes", dialsAtMesh, len(nodes))
 	}
 }

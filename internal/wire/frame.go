@@ -56,18 +56,18 @@ func ReadFrameHeader(r *bufio.Reader, limit, controlLimit int) (typ byte, n int,
 	r.Discard(FrameHeaderLen)
 	size := binary.BigEndian.Uint32(h[:4])
 	typ = h[4]
-	max := controlLimit
+	bound := controlLimit
 	switch typ {
 	case FrameData:
-		max = limit
+		bound = limit
 	case FrameControl:
 	case FrameHeartbeat, FrameGoodbye:
-		max = 0
+		bound = 0
 	default:
 		return 0, 0, fmt.Errorf("%w 0x%02x", ErrUnknownFrame, typ)
 	}
-	if uint64(size) > uint64(max) {
-		return 0, 0, fmt.Errorf("%w: type 0x%02x declares %d bytes, limit %d", ErrFrameTooLarge, typ, size, max)
+	if uint64(size) > uint64(bound) {
+		return 0, 0, fmt.Errorf("%w: type 0x%02x declares %d bytes, limit %d", ErrFrameTooLarge, typ, size, bound)
 	}
 	return typ, int(size), nil
 }

@@ -137,7 +137,7 @@ func TestJitterSeeded(t *testing.T) {
 		t.Fatalf("different seeds, same arrivals: %v", a)
 	}
 	for i, d := range a {
-		if min := time.Duration(i)*time.Millisecond + 10*time.Millisecond; d < min {
+		if earliest := time.Duration(i)*time.Millisecond + 10*time.Millisecond; d < earliest {
 			t.Fatalf("message %d arrived after %v, before its base latency", i, d)
 		}
 	}
