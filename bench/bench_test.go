@@ -15,7 +15,7 @@ import (
 // puts the cluster layer beside its raw baseline.
 
 func BenchmarkThroughput(b *testing.B) {
-	for _, name := range append(bench.Transports, bench.References...) {
+	for _, name := range append(bench.Transports(), bench.References()...) {
 		b.Run("transport="+name, func(b *testing.B) {
 			layers := []string{"cluster", "raw"}
 			if bench.IsReference(name) {
@@ -30,7 +30,7 @@ func BenchmarkThroughput(b *testing.B) {
 				defer p.Close()
 				pairs[layer] = p
 			}
-			for _, size := range bench.Sizes {
+			for _, size := range bench.Sizes() {
 				for _, layer := range layers {
 					b.Run(fmt.Sprintf("size=%s/layer=%s", bench.SizeName(size), layer), func(b *testing.B) {
 						b.SetBytes(int64(size))
@@ -55,7 +55,7 @@ func newPair(name, layer string) (*bench.Pair, error) {
 }
 
 func BenchmarkRoundTrip(b *testing.B) {
-	for _, name := range append(bench.Transports, bench.References...) {
+	for _, name := range append(bench.Transports(), bench.References()...) {
 		layers := []string{"cluster", "raw"}
 		if bench.IsReference(name) {
 			layers = []string{"raw"}
@@ -120,7 +120,7 @@ func BenchmarkDetectDeath(b *testing.B) {
 
 func BenchmarkAllocs(b *testing.B) {
 	for _, name := range []string{bench.TCP, bench.Memory} {
-		for _, size := range bench.Sizes {
+		for _, size := range bench.Sizes() {
 			b.Run(fmt.Sprintf("transport=%s/size=%s", name, bench.SizeName(size)), func(b *testing.B) {
 				n := 20_000 // the pools' cold start is noise of about 1000 allocations
 				if size > 1<<10 {
@@ -142,7 +142,7 @@ func BenchmarkAllocs(b *testing.B) {
 }
 
 func BenchmarkIdleRemote(b *testing.B) {
-	for _, name := range bench.Transports {
+	for _, name := range bench.Transports() {
 		b.Run(fmt.Sprintf("transport=%s/nodes=17", name), func(b *testing.B) {
 			var bytes, gs float64
 			for b.Loop() {

@@ -16,8 +16,8 @@ import (
 	"github.com/peerkit/peerkit/transport"
 )
 
-// Sizes are the payload sizes of the throughput comparison.
-var Sizes = []int{64, 1 << 10, 64 << 10}
+// Sizes returns the payload sizes of the throughput comparison.
+func Sizes() []int { return []int{64, 1 << 10, 64 << 10} }
 
 // SizeName names a payload size for benchmark names and tables.
 func SizeName(n int) string {
@@ -183,13 +183,15 @@ func watchMesh(nodes []*cluster.Node) *meshWatch {
 	return w
 }
 
-// ClusterOptions are the options of every node of the cluster-level
+// clusterOptions returns the options of every node of the cluster-level
 // measurements that need failure detection (short, as in the demo).
-var ClusterOptions = []cluster.Option{
-	cluster.WithHealthyInterval(100 * time.Millisecond),
-	cluster.WithNetworkTimeout(time.Second),
-	cluster.WithReconnectInterval(100 * time.Millisecond),
-	cluster.WithMaxReconnectInterval(time.Second),
+func clusterOptions() []cluster.Option {
+	return []cluster.Option{
+		cluster.WithHealthyInterval(100 * time.Millisecond),
+		cluster.WithNetworkTimeout(time.Second),
+		cluster.WithReconnectInterval(100 * time.Millisecond),
+		cluster.WithMaxReconnectInterval(time.Second),
+	}
 }
 
 // startNodes starts n nodes of nt.
@@ -249,7 +251,7 @@ const (
 )
 
 // DetectDeath starts n nodes of the named transport in a full mesh (with
-// ClusterOptions), makes the last one die as kind says, and times until
+// clusterOptions), makes the last one die as kind says, and times until
 // every other node has removed it.
 func DetectDeath(name, kind string, n int) (time.Duration, error) {
 	nt, err := NewNet(name)
@@ -279,7 +281,7 @@ func DetectDeath(name, kind string, n int) (time.Duration, error) {
 			k := &killable{Transport: tr}
 			tr, kill = k, k.kill
 		}
-		opts := append([]cluster.Option{cluster.WithTransport(tr)}, ClusterOptions...)
+		opts := append([]cluster.Option{cluster.WithTransport(tr)}, clusterOptions()...)
 		nd, err := cluster.New(nt.ListenAddr(), opts...)
 		if err != nil {
 			return 0, err

@@ -41,17 +41,17 @@ const (
 	RefPipe  = "ref-pipe"  // net.Pipe
 )
 
-// Transports lists every transport, in report order.
-var Transports = []string{TCP, TCPTLS, QUIC, Mux, MuxTLS, Memory}
+// Transports returns every transport, in report order.
+func Transports() []string { return []string{TCP, TCPTLS, QUIC, Mux, MuxTLS, Memory} }
 
-// References lists the reference baselines, in report order.
-var References = []string{RefTCP, RefTLS, RefYamux, RefQUIC, RefPipe}
+// References returns the reference baselines, in report order.
+func References() []string { return []string{RefTCP, RefTLS, RefYamux, RefQUIC, RefPipe} }
 
 // IsTransport reports whether name is one of Transports.
-func IsTransport(name string) bool { return slices.Contains(Transports, name) }
+func IsTransport(name string) bool { return slices.Contains(Transports(), name) }
 
 // IsReference reports whether name is one of References.
-func IsReference(name string) bool { return slices.Contains(References, name) }
+func IsReference(name string) bool { return slices.Contains(References(), name) }
 
 var tlsConf = sync.OnceValues(testcert.InsecureConfig)
 

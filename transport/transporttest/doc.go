@@ -26,7 +26,7 @@
 //     accepted peer (basic I/O, ping-pong, racy reads and writes, deadlines,
 //     Close unblocking I/O, concurrent methods).
 //   - DialRefused: a Dial to the address of a closed listener fails, within
-//     RefusedWithin, with an error that matches transport.ErrRefused.
+//     Options.RefusedWithin, with an error that matches transport.ErrRefused.
 //   - CloseUnblocksAccept: closing a listener unblocks a pending Accept
 //     with an error matching net.ErrClosed, and later Accepts fail the same
 //     way.
@@ -46,7 +46,7 @@
 // Options: TCP with TLS sets FatalWriteTimeouts, because crypto/tls cannot
 // write again after a Write timed out, which nettest.TestConn requires.
 //
-// Every subtest has a watchdog: if a case hangs for longer than Watchdog,
+// Every subtest has a watchdog: if a case hangs for longer than Options.Watchdog,
 // the suite reports it together with a dump of all goroutines and closes
 // the listeners, conns and transport the case created, so that the hung
 // calls return and the run ends instead of hanging until the go test

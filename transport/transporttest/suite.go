@@ -21,17 +21,25 @@ import (
 // with t.Cleanup.
 type Factory func(t testing.TB) (transport.Transport, string)
 
-// Watchdog bounds how long one subtest may run before the suite reports it
-// as hung and closes everything it opened.
-var Watchdog = 45 * time.Second
+// Defaults of Options.
+const (
+	DefaultWatchdog      = 45 * time.Second
+	DefaultRefusedWithin = 10 * time.Second
+)
 
-// RefusedWithin bounds how long a Dial to a closed listener may take before
-// it fails with transport.ErrRefused.
-var RefusedWithin = 10 * time.Second
-
-// Options declares documented limitations of a transport under test.
-// The zero value asks for the full suite.
+// Options declares documented limitations of a transport under test, and
+// the suite's bounds. The zero value asks for the full suite with the
+// default bounds.
 type Options struct {
+	// Watchdog bounds how long one subtest may run before the suite
+	// reports it as hung and closes everything it opened (zero:
+	// DefaultWatchdog).
+	Watchdog time.Duration
+	// RefusedWithin bounds how long a Dial to a closed listener may take
+	// before it fails with transport.ErrRefused (zero:
+	// DefaultRefusedWithin).
+	RefusedWithin time.Duration
+
 	// FatalWriteTimeouts declares that a Write which times out leaves the
 	// conn unable to write again, as with crypto/tls (a record may have
 	// been half written). nettest.TestConn reuses conns after write
@@ -50,6 +58,12 @@ func Run(t *testing.T, f Factory) {
 // RunWith is Run for a transport with the limitations o declares.
 func RunWith(t *testing.T, f Factory, o Options) {
 	t.Helper()
+	if o.Watchdog <= 0 {
+		o.Watchdog = DefaultWatchdog
+	}
+	if o.RefusedWithin <= 0 {
+		o.RefusedWithin = DefaultRefusedWithin
+	}
 	cases := []struct {
 		name string
 		fn   func(e *env)
@@ -68,7 +82,7 @@ func RunWith(t *testing.T, f Factory, o Options) {
 			if c.name == "Conn" && o.FatalWriteTimeouts {
 				t.Skip("transport declares FatalWriteTimeouts; nettest.TestConn needs conns that survive a write timeout")
 			}
-			e := newEnv(t, f)
+			e := newEnv(t, f, o)
 			defer e.stopWatchdog()
 			c.fn(e)
 		})
@@ -80,6 +94,7 @@ func RunWith(t *testing.T, f Factory, o Options) {
 type env struct {
 	t       *testing.T
 	f       Factory
+	o       Options
 	tr      transport.Transport
 	addr    string
 	timer   *time.Timer
@@ -89,16 +104,16 @@ type env struct {
 	closed  bool
 }
 
-func newEnv(t *testing.T, f Factory) *env {
+func newEnv(t *testing.T, f Factory, o Options) *env {
 	tr, addr := f(t)
 	if tr == nil {
 		t.Fatal("transporttest: factory returned a nil transport")
 	}
-	e := &env{t: t, f: f, tr: tr, addr: addr, hungEnd: make(chan struct{})}
+	e := &env{t: t, f: f, o: o, tr: tr, addr: addr, hungEnd: make(chan struct{})}
 	if c, ok := tr.(io.Closer); ok {
 		e.track(c)
 	}
-	e.timer = time.AfterFunc(Watchdog, e.hung)
+	e.timer = time.AfterFunc(e.o.Watchdog, e.hung)
 	t.Cleanup(e.closeAll)
 	return e
 }
@@ -118,7 +133,7 @@ func (e *env) hung() {
 	buf := make([]byte, 1<<20)
 	buf = buf[:runtime.Stack(buf, true)]
 	e.t.Errorf("transporttest: %s still running after %v; closing its listeners, conns and transport.\n"+
-		"goroutines:\n%s", e.t.Name(), Watchdog, buf)
+		"goroutines:\n%s", e.t.Name(), e.o.Watchdog, buf)
 	e.closeAll()
 }
 
@@ -156,7 +171,7 @@ func (e *env) listen() net.Listener {
 
 // dial dials ln and returns the conn.
 func (e *env) dial(ln net.Listener) (net.Conn, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), Watchdog)
+	ctx, cancel := context.WithTimeout(context.Background(), e.o.Watchdog)
 	defer cancel()
 	c, err := e.tr.Dial(ctx, ln.Addr().String())
 	if err != nil {
@@ -232,7 +247,7 @@ func testDialRefused(e *env) {
 	if err := ln.Close(); err != nil {
 		e.t.Fatalf("listener Close: %v", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*RefusedWithin)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*e.o.RefusedWithin)
 	defer cancel()
 	start := time.Now()
 	c, err := e.tr.Dial(ctx, addr)
@@ -244,8 +259,8 @@ func testDialRefused(e *env) {
 	if !errors.Is(err, transport.ErrRefused) {
 		e.t.Errorf("Dial(%q) error = %v (%T); want one matching transport.ErrRefused", addr, err, err)
 	}
-	if elapsed > RefusedWithin {
-		e.t.Errorf("Dial(%q) took %v to fail; want at most %v", addr, elapsed, RefusedWithin)
+	if elapsed > e.o.RefusedWithin {
+		e.t.Errorf("Dial(%q) took %v to fail; want at most %v", addr, elapsed, e.o.RefusedWithin)
 	}
 	e.t.Logf("refused after %v: %v", elapsed, err)
 }

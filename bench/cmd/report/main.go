@@ -46,7 +46,7 @@ func main() {
 	log.SetFlags(0)
 	var (
 		c          config
-		transports = flag.String("transports", strings.Join(append(slices.Clone(bench.Transports), bench.References...), ","), "comma-separated transports and reference baselines to measure")
+		transports = flag.String("transports", strings.Join(append(bench.Transports(), bench.References()...), ","), "comma-separated transports and reference baselines to measure")
 		sizes      = flag.String("sizes", "64,1024,65536", "comma-separated payload sizes in bytes for throughput")
 		sections   = flag.String("sections", strings.Join(sectionNames, ","), "comma-separated sections to run: "+strings.Join(sectionNames, ", "))
 	)
@@ -59,7 +59,7 @@ func main() {
 	}
 	for _, t := range split(*transports) {
 		if !bench.IsTransport(t) && !bench.IsReference(t) {
-			log.Fatalf("report: unknown transport %q (have %s, %s)", t, strings.Join(bench.Transports, ", "), strings.Join(bench.References, ", "))
+			log.Fatalf("report: unknown transport %q (have %s, %s)", t, strings.Join(bench.Transports(), ", "), strings.Join(bench.References(), ", "))
 		}
 		c.transports = append(c.transports, t)
 	}
@@ -187,7 +187,7 @@ func run(c *config) *results {
 	meshTransports := filter(c.transports, bench.TCP, bench.Memory)
 	deathCases := deathCases(c.transports)
 	allocTransports := filter(c.transports, bench.TCP, bench.Memory)
-	idleTransports := filter(c.transports, bench.Transports...)
+	idleTransports := filter(c.transports, bench.Transports()...)
 	if c.sections["mesh"] {
 		p.total += len(meshTransports) * len(meshSizes) * c.rounds
 	}
@@ -288,7 +288,7 @@ func filter(have []string, want ...string) []string {
 
 func deathCases(transports []string) [][2]string {
 	var out [][2]string
-	for _, t := range bench.Transports {
+	for _, t := range bench.Transports() {
 		if slices.Contains(transports, t) && t != bench.Memory {
 			out = append(out, [2]string{bench.Killed, t})
 		}
