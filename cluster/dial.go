@@ -149,7 +149,7 @@ func (n *Node) register(h *wire.Hello, conn net.Conn) (l, old *link) {
 		}
 		old = n.detachLocked(e)
 	}
-	l = newLink(n, n.peerForLocked(e, h), conn, true)
+	l = newLink(n, n.peerForLocked(e, h), conn, true, h.Capabilities()&n.opts.capabilities)
 	n.attachLocked(e, l)
 	return l, old
 }

@@ -33,6 +33,7 @@ func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
 	if explicit {
 		h.Flags |= wire.FlagExplicit
 	}
+	h.Flags |= n.opts.capabilities
 	rand.Read(h.Nonce[:])
 	raw, err := h.Append(nil)
 	if err != nil {
@@ -249,7 +250,7 @@ func (n *Node) admit(h *wire.Hello, conn net.Conn) (*link, byte, string) {
 		return nil, wire.VerdictBusy, "remote limit reached"
 	}
 	e = n.entryLocked(h.Addr)
-	l := newLink(n, n.peerForLocked(e, h), conn, false)
+	l := newLink(n, n.peerForLocked(e, h), conn, false, h.Capabilities()&n.opts.capabilities)
 	n.attachLocked(e, l)
 	return l, wire.VerdictAccept, ""
 }

@@ -51,6 +51,9 @@ type link struct {
 	peer   *peer
 	conn   net.Conn
 	dialed bool // this node dialled the conn
+	// caps are the protocol capabilities both hellos announced: a frame
+	// type or control field that needs one is sent only if it is here.
+	caps byte
 
 	first      *wire.Control // the view sent before anything queued; set before start
 	queue      chan outFrame
@@ -66,12 +69,13 @@ type link struct {
 	retired bool         // counters folded into the node's totals; guarded by Node.mu
 }
 
-func newLink(n *Node, p *peer, conn net.Conn, dialed bool) *link {
+func newLink(n *Node, p *peer, conn net.Conn, dialed bool, caps byte) *link {
 	l := &link{
 		n:          n,
 		peer:       p,
 		conn:       conn,
 		dialed:     dialed,
+		caps:       caps,
 		queue:      make(chan outFrame, n.opts.sendQueueSize),
 		done:       make(chan struct{}),
 		leaving:    make(chan struct{}),

@@ -56,6 +56,7 @@ type options struct {
 	advertiseAddr     string
 	secret            []byte
 	meta              []byte
+	capabilities      byte // announced in the hello; tests set unknown bits
 }
 
 func defaultOptions() options {
@@ -73,6 +74,7 @@ func defaultOptions() options {
 		maxPeerList:     DefaultMaxPeerList,
 		tombstoneTTL:    DefaultTombstoneTTL,
 		maxTombstones:   DefaultMaxTombstones,
+		capabilities:    wire.Capabilities,
 	}
 }
 

@@ -41,6 +41,16 @@ var (
 		Codec:    "gob",
 		Addr:     "10.0.0.2:7946",
 	}
+	// goldenCapsHello announces two capability bits no version-1 node
+	// implements: a receiver ignores them, and a link uses neither.
+	goldenCapsHello = wire.Hello{
+		Version:  wire.Version,
+		Flags:    0x84,
+		Instance: 7,
+		Nonce:    [wire.NonceLen]byte(seq(0x40, wire.NonceLen)),
+		Codec:    "json",
+		Addr:     "10.0.0.5:7946",
+	}
 	goldenVerdicts = []struct {
 		code   byte
 		reason string
@@ -123,8 +133,9 @@ func mustAppend(t testing.TB, h *wire.Hello) []byte {
 
 func TestGoldenHello(t *testing.T) {
 	for name, h := range map[string]*wire.Hello{
-		"hello-dialer.hex":   &goldenDialerHello,
-		"hello-listener.hex": &goldenListenerHello,
+		"hello-dialer.hex":       &goldenDialerHello,
+		"hello-listener.hex":     &goldenListenerHello,
+		"hello-capabilities.hex": &goldenCapsHello,
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := readHex(t, name)
@@ -309,5 +320,26 @@ func TestSourceNamesProtocolSections(t *testing.T) {
 				t.Errorf("%s names section %q, which PROTOCOL.md does not have", f, m[1])
 			}
 		}
+	}
+}
+
+// Capability bits are the flags above the two defined ones: the vector's
+// 0x84 is two of them, and neither flag.
+func TestGoldenCapabilities(t *testing.T) {
+	h, _, err := wire.ReadHello(bytes.NewReader(readHex(t, "hello-capabilities.hex")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h.Capabilities(); got != 0x84 {
+		t.Fatalf("capabilities %#x, want 0x84", got)
+	}
+	if h.Flags&(wire.FlagAuth|wire.FlagExplicit) != 0 {
+		t.Fatalf("flags %#x: capability bits read as auth or explicit", h.Flags)
+	}
+	if wire.CapabilityMask&(wire.FlagAuth|wire.FlagExplicit) != 0 {
+		t.Fatal("the capability mask overlaps the defined flags")
+	}
+	if got := goldenDialerHello.Capabilities(); got != 0 {
+		t.Fatalf("the dialer vector (auth|explicit) has capabilities %#x", got)
 	}
 }

@@ -34,7 +34,18 @@ const (
 	// FlagExplicit: the dial comes from an explicit Add, which overrides
 	// the listener's tombstone for the dialer.
 	FlagExplicit byte = 1 << 1
+	// CapabilityMask covers the capability bits (PROTOCOL.md, "Hello" and
+	// "Versioning"): each names an optional feature of the protocol, such
+	// as a later frame type or control field, which a node uses on a link
+	// only if both hellos set its bit.
+	CapabilityMask byte = 0xfc
+	// Capabilities is the set this package implements: none yet. Version 1
+	// without capabilities is what every version-1 node speaks.
+	Capabilities byte = 0
 )
+
+// Capabilities returns the capability bits of h.
+func (h *Hello) Capabilities() byte { return h.Flags & CapabilityMask }
 
 // Hello errors. ErrNotPeerkit means the bytes are not this protocol at all;
 // ErrVersion that they are, in a version this package does not speak.
