@@ -26,11 +26,12 @@ import (
 // closes its side.
 type conn struct {
 	*yamux.Stream
-	state streamconn.State
+	state   streamconn.State
+	release func() // gives back the session's use, once
 }
 
-func newConn(s *yamux.Stream, tc *tls.Conn) net.Conn {
-	c := &conn{Stream: s}
+func newConn(s *yamux.Stream, tc *tls.Conn, release func()) net.Conn {
+	c := &conn{Stream: s, release: release}
 	if tc != nil {
 		return &tlsConn{conn: c, tc: tc}
 	}
@@ -66,7 +67,8 @@ func (c *conn) Write(b []byte) (int, error) {
 }
 
 // Close sends FIN to the peer and unblocks local Reads and Writes, which
-// then fail with net.ErrClosed. A second Close returns net.ErrClosed.
+// then fail with net.ErrClosed; on a dialled stream it also gives back the
+// session's use. A second Close returns net.ErrClosed.
 func (c *conn) Close() error {
 	if !c.state.MarkClosed() {
 		return c.opErr("close", net.ErrClosed)
@@ -74,6 +76,9 @@ func (c *conn) Close() error {
 	err := c.Stream.Close()
 	// Wake a Read waiting for data that may never come.
 	c.Stream.SetDeadline(time.Unix(1, 0))
+	if c.release != nil {
+		c.release()
+	}
 	return err
 }
 

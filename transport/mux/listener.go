@@ -104,7 +104,7 @@ func (l *listener) serve(sess *yamux.Session, tc *tls.Conn) {
 		if err != nil {
 			return
 		}
-		c := newConn(st, tc)
+		c := newConn(st, tc, nil)
 		select {
 		case l.streams <- c:
 		case <-l.done:

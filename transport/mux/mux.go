@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/yamux"
 
+	"github.com/peerkit/peerkit/internal/connpool"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/tcp"
 )
@@ -95,10 +96,10 @@ type Transport struct {
 	tcp  *tcp.Transport
 	conf *yamux.Config
 	log  *slog.Logger
+	pool *connpool.Pool[*session]
 
 	mu        sync.Mutex
 	closed    bool
-	sessions  map[string]*session
 	listeners map[*listener]struct{}
 }
 
@@ -107,14 +108,14 @@ var (
 	_ io.Closer           = (*Transport)(nil)
 )
 
-// session is one dialled yamux session, or the attempt to make it. ready is
-// closed once sess or err is set.
+// session is one dialled yamux session and, with TLS, its conn.
 type session struct {
-	ready chan struct{}
-	sess  *yamux.Session
-	tls   *tls.Conn // nil without TLS
-	err   error
+	sess *yamux.Session
+	tls  *tls.Conn // nil without TLS
 }
+
+func (s *session) Alive() bool  { return !s.sess.IsClosed() }
+func (s *session) Close() error { return s.sess.Close() }
 
 // New returns a Transport configured by opts.
 func New(opts ...Option) (*Transport, error) {
@@ -152,123 +153,46 @@ func New(opts ...Option) (*Transport, error) {
 	if err != nil {
 		return nil, fmt.Errorf("mux: %w", err)
 	}
-	return &Transport{
+	t := &Transport{
 		tcp: tt, conf: conf, log: o.log,
-		sessions:  make(map[string]*session),
 		listeners: make(map[*listener]struct{}),
-	}, nil
+	}
+	t.pool = connpool.New(connpool.Config[*session]{Net: "mux", Dial: t.dialSession})
+	return t, nil
 }
 
 // Dial opens a new stream to addr, on the session to addr if one is alive
 // and on a new session otherwise.
 func (t *Transport) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	for attempt := 0; ; attempt++ {
-		if err := ctx.Err(); err != nil {
-			return nil, &net.OpError{Op: "dial", Net: "mux", Err: err}
-		}
-		s, err := t.session(ctx, addr)
-		if err != nil {
-			return nil, err
-		}
-		st, err := s.sess.OpenStream()
-		if err == nil {
-			return newConn(st, s.tls), nil
-		}
-		// The session died between the check and the open: replace it once.
-		t.drop(addr, s)
-		if attempt > 0 {
-			return nil, &net.OpError{Op: "dial", Net: "mux", Err: err}
-		}
-	}
-}
-
-// session returns a live session to addr, dialling one if needed. Callers
-// that find a dial in progress wait for it instead of dialling again.
-func (t *Transport) session(ctx context.Context, addr string) (*session, error) {
-	for {
-		t.mu.Lock()
-		if t.closed {
-			t.mu.Unlock()
-			return nil, &net.OpError{Op: "dial", Net: "mux", Err: net.ErrClosed}
-		}
-		s := t.sessions[addr]
-		if s == nil {
-			s = &session{ready: make(chan struct{})}
-			t.sessions[addr] = s
-			t.mu.Unlock()
-			t.connect(ctx, addr, s)
-			if s.err != nil {
-				return nil, s.err
-			}
-			return s, nil
-		}
-		t.mu.Unlock()
-		select {
-		case <-s.ready:
-		case <-ctx.Done():
-			return nil, &net.OpError{Op: "dial", Net: "mux", Err: ctx.Err()}
-		}
-		if s.err == nil && !s.sess.IsClosed() {
-			return s, nil
-		}
-		t.drop(addr, s)
-		if s.err != nil && !isCtxErr(s.err) {
-			return nil, s.err // the shared attempt failed for a real reason
-		}
-		// Dead session, or another caller's context ended its dial: retry.
-	}
-}
-
-// connect dials addr and fills s. Failed attempts leave the map at once so
-// that the next Dial tries again.
-func (t *Transport) connect(ctx context.Context, addr string, s *session) {
-	defer close(s.ready)
-	c, err := t.tcp.Dial(ctx, addr)
-	if err == nil {
-		s.sess, err = yamux.Client(c, t.conf)
-		if err != nil {
-			c.Close()
-		}
-	}
+	var st *yamux.Stream
+	lease, err := t.pool.Open(ctx, addr, func(s *session) (err error) {
+		st, err = s.sess.OpenStream()
+		return err
+	})
 	if err != nil {
-		s.err = err
-		t.drop(addr, s)
-		return
+		return nil, err
 	}
-	s.tls, _ = c.(*tls.Conn)
-	t.mu.Lock()
-	closed := t.closed
-	t.mu.Unlock()
-	if closed { // Close ran while we dialled and did not see this session
-		s.sess.Close()
-		s.sess, s.err = nil, &net.OpError{Op: "dial", Net: "mux", Err: net.ErrClosed}
-	}
+	return newConn(st, lease.Session().tls, lease.Release), nil
 }
 
-// drop removes s from the pool if it is still addr's entry, and closes its
-// session.
-func (t *Transport) drop(addr string, s *session) {
-	t.mu.Lock()
-	if t.sessions[addr] == s {
-		delete(t.sessions, addr)
+// dialSession dials addr and runs a yamux client session on the conn.
+func (t *Transport) dialSession(ctx context.Context, addr string) (*session, error) {
+	c, err := t.tcp.Dial(ctx, addr)
+	if err != nil {
+		return nil, err
 	}
-	t.mu.Unlock()
-	if s.sess != nil {
-		s.sess.Close()
+	sess, err := yamux.Client(c, t.conf)
+	if err != nil { // cannot happen: New verified the config
+		c.Close()
+		return nil, err
 	}
-}
-
-func isCtxErr(err error) bool {
-	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
+	tc, _ := c.(*tls.Conn)
+	return &session{sess: sess, tls: tc}, nil
 }
 
 // Sessions reports how many dialled sessions the transport holds (live or
 // not yet noticed dead). It is meant for tests and metrics.
-func (t *Transport) Sessions() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.sessions)
-}
+func (t *Transport) Sessions() int { return t.pool.Len() }
 
 // Close closes every session the transport dialled and every listener it
 // made, and waits for their goroutines. Later Dials and Listens fail with
@@ -276,17 +200,10 @@ func (t *Transport) Sessions() int {
 func (t *Transport) Close() error {
 	t.mu.Lock()
 	t.closed = true
-	sessions := t.sessions
-	t.sessions = make(map[string]*session)
 	listeners := t.listeners
 	t.listeners = make(map[*listener]struct{})
 	t.mu.Unlock()
-	for _, s := range sessions {
-		<-s.ready
-		if s.sess != nil {
-			s.sess.Close()
-		}
-	}
+	t.pool.Close()
 	for l := range listeners {
 		l.Close()
 	}

@@ -28,13 +28,14 @@ type conn struct {
 	st *quicgo.Stream
 	qc *quicgo.Conn
 
-	state streamconn.State
-	hdrMu sync.Mutex  // serialises reading the header
-	hdrOK atomic.Bool // header consumed (always true for dialled streams)
+	state   streamconn.State
+	hdrMu   sync.Mutex  // serialises reading the header
+	hdrOK   atomic.Bool // header consumed (always true for dialled streams)
+	release func()      // gives back the connection's use, once (nil if accepted)
 }
 
-func newConn(st *quicgo.Stream, qc *quicgo.Conn, accepted bool) *conn {
-	c := &conn{st: st, qc: qc}
+func newConn(st *quicgo.Stream, qc *quicgo.Conn, accepted bool, release func()) *conn {
+	c := &conn{st: st, qc: qc, release: release}
 	c.hdrOK.Store(!accepted)
 	return c
 }
@@ -101,8 +102,9 @@ func (c *conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// Close sends FIN, stops reading, and unblocks local Reads and Writes. It
-// returns nil the first time, net.ErrClosed after.
+// Close sends FIN, stops reading, and unblocks local Reads and Writes; on
+// a dialled stream it also gives back the connection's use. It returns nil
+// the first time, net.ErrClosed after.
 func (c *conn) Close() error {
 	if !c.state.MarkClosed() {
 		return c.opErr("close", net.ErrClosed)
@@ -115,6 +117,9 @@ func (c *conn) Close() error {
 	// Wake a Write blocked on flow control; already written data still
 	// goes out, followed by FIN.
 	c.st.SetWriteDeadline(time.Unix(1, 0))
+	if c.release != nil {
+		c.release()
+	}
 	return nil
 }
 

@@ -28,10 +28,10 @@
 // The first Dial to an address opens a QUIC connection from a connected UDP
 // socket of its own; later Dials to that address open streams on it.
 // Concurrent first Dials wait for the same handshake rather than racing to
-// make two connections. A goroutine per connection notices when it dies
-// (the peer closed it, it idled out because keep-alives went unanswered, or
-// the transport closed), forgets it and frees its socket, so the next Dial
-// makes a new one.
+// make two connections. A connection that has died (the peer closed it, or
+// it idled out because keep-alives went unanswered) is forgotten, and its
+// socket freed, when its last stream is closed or when the next Dial finds
+// it dead, which then makes a new one.
 //
 // quic-go shows a stream to the peer's AcceptStream only once data arrives
 // on it, so Dial writes a one-byte stream header (0x01) at once and the

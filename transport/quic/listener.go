@@ -128,7 +128,7 @@ func (l *listener) acceptStreams(qc *quicgo.Conn) {
 		}
 		b.Reset()
 		select {
-		case l.streams <- newConn(st, qc, true):
+		case l.streams <- newConn(st, qc, true, nil):
 		case <-l.ctx.Done():
 			st.CancelRead(0)
 			st.CancelWrite(0)
@@ -178,11 +178,14 @@ func (l *listener) Close() error {
 
 func (l *listener) shutdown() {
 	l.once.Do(func() {
-		l.cancel()
+		// Take the connections before cancelling: an acceptStreams that
+		// sees the cancel removes its connection from the map, which
+		// then would never be told of the close.
 		l.mu.Lock()
 		conns := l.conns
 		l.conns = nil
 		l.mu.Unlock()
+		l.cancel()
 		for qc := range conns {
 			qc.CloseWithError(0, "listener closed")
 		}

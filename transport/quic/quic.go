@@ -12,6 +12,7 @@ import (
 
 	quicgo "github.com/quic-go/quic-go"
 
+	"github.com/peerkit/peerkit/internal/connpool"
 	"github.com/peerkit/peerkit/internal/testcert"
 	"github.com/peerkit/peerkit/transport"
 )
@@ -109,13 +110,10 @@ type Transport struct {
 	client *tls.Config
 	conf   *quicgo.Config
 	log    *slog.Logger
-
-	done chan struct{} // closed by Close
-	wg   sync.WaitGroup
+	pool   *connpool.Pool[*session]
 
 	mu        sync.Mutex
 	closed    bool
-	conns     map[string]*dialConn
 	listeners map[*listener]struct{}
 }
 
@@ -152,7 +150,7 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 	if len(conf.NextProtos) == 0 {
 		conf.NextProtos = []string{NextProto}
 	}
-	return &Transport{
+	t := &Transport{
 		server: conf,
 		client: conf,
 		log:    o.log,
@@ -162,10 +160,10 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 			KeepAlivePeriod:      o.idle / 3,
 			MaxIncomingStreams:   o.maxStreams,
 		},
-		done:      make(chan struct{}),
-		conns:     make(map[string]*dialConn),
 		listeners: make(map[*listener]struct{}),
-	}, nil
+	}
+	t.pool = connpool.New(connpool.Config[*session]{Net: "quic", Dial: t.dialSession})
+	return t, nil
 }
 
 // clientConfig returns the TLS config for dialling host.
@@ -180,30 +178,21 @@ func (t *Transport) clientConfig(host string) *tls.Config {
 
 // Connections reports how many dialled QUIC connections the transport
 // holds. It is meant for tests and metrics.
-func (t *Transport) Connections() int {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return len(t.conns)
-}
+func (t *Transport) Connections() int { return t.pool.Len() }
 
 // Close closes every connection the transport dialled and every listener
 // it made, and waits for the goroutines it started. Later Dials and Listens
 // fail with net.ErrClosed. Close is idempotent.
 func (t *Transport) Close() error {
 	t.mu.Lock()
-	if t.closed {
-		t.mu.Unlock()
-		return nil
-	}
 	t.closed = true
-	close(t.done)
 	listeners := t.listeners
 	t.listeners = make(map[*listener]struct{})
 	t.mu.Unlock()
 	for l := range listeners {
 		l.Close()
 	}
-	t.wg.Wait() // the watchers close their connections
+	t.pool.Close()
 	return nil
 }
 

@@ -136,6 +136,8 @@ func TestDeadConnectionReplaced(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(10 * time.Second))
 	if _, err := c.Read(make([]byte, 1)); err == nil {
 		t.Fatal("stream survived its connection")
+	} else if ne, ok := err.(net.Error); ok && ne.Timeout() {
+		t.Fatalf("the client was not told that the listener closed: %v", err)
 	}
 	ln2, err := srv.Listen(addr)
 	if err != nil {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/peerkit/peerkit/internal/connpool"
 	"github.com/peerkit/peerkit/transport"
 )
 
@@ -188,19 +189,9 @@ func (t *Transport) tune(c net.Conn) {
 	}
 }
 
-// refusedError carries a dial error that means "nothing listens there": it
-// matches transport.ErrRefused and unwraps to the original cause.
-type refusedError struct{ err error }
-
-func (e *refusedError) Error() string        { return e.err.Error() }
-func (e *refusedError) Unwrap() []error      { return []error{transport.ErrRefused, e.err} }
-func (e *refusedError) Timeout() bool        { return false }
-func (e *refusedError) Temporary() bool      { return false }
-func (e *refusedError) Is(target error) bool { return target == transport.ErrRefused }
-
 func wrapDialErr(err error) error {
 	if errors.Is(err, syscall.ECONNREFUSED) {
-		return &refusedError{err: err}
+		return connpool.Refused(err)
 	}
 	return err
 }
