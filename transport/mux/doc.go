@@ -7,6 +7,7 @@
 //	cfg := yamux.DefaultConfig()
 //	cfg.MaxStreamWindowSize = 1 << 20
 //	tr, err := mux.New(mux.WithConfig(cfg))       // tune yamux
+//	tr, err := mux.New(mux.WithIdleConnTimeout(time.Minute))
 //	defer tr.Close()
 //
 // # Sessions
@@ -19,6 +20,13 @@
 // dropped and replaced by a fresh one. Streams the remote opens on a session
 // we dialled are not delivered anywhere (a peer that wants to reach us
 // dials our listener).
+//
+// A session is in use while a conn dialled on it is open. Once the last one
+// is closed the session stays for WithIdleConnTimeout
+// (DefaultIdleConnTimeout, 30 s): a Dial within that time opens its stream
+// on it; after it the session and its TCP conn are closed and forgotten, so
+// nothing stays open to a peer no longer used. Sessions counts the
+// sessions held, in use or idle.
 //
 // A listener accepts TCP conns, runs a yamux server session on each, and
 // delivers the streams of all its sessions through Accept. Its accept loop

@@ -10,6 +10,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/yamux"
 
@@ -27,6 +28,7 @@ type options struct {
 	yamux   *yamux.Config
 	tcpOpts []tcp.Option
 	log     *slog.Logger
+	idle    time.Duration
 }
 
 // WithTLS runs every session over TLS with conf, on both the listening and
@@ -89,6 +91,25 @@ func WithLogger(log *slog.Logger) Option {
 	}
 }
 
+// DefaultIdleConnTimeout is how long a dialled session with no open stream
+// is kept before it is closed (see WithIdleConnTimeout).
+const DefaultIdleConnTimeout = 30 * time.Second
+
+// WithIdleConnTimeout sets how long a dialled session is kept once its last
+// stream has been closed (default DefaultIdleConnTimeout), after the field
+// of the same name in net/http's Transport: a Dial within that time opens
+// its stream on the same session, and after it the session and its TCP
+// conn are closed. It must be positive.
+func WithIdleConnTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("mux: WithIdleConnTimeout: %v is not positive", d)
+		}
+		o.idle = d
+		return nil
+	}
+}
+
 // Transport multiplexes Dials to one address over one yamux session. It
 // implements transport.Transport and io.Closer and is safe for concurrent
 // use.
@@ -119,7 +140,7 @@ func (s *session) Close() error { return s.sess.Close() }
 
 // New returns a Transport configured by opts.
 func New(opts ...Option) (*Transport, error) {
-	var o options
+	o := options{idle: DefaultIdleConnTimeout}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("mux: nil Option")
@@ -157,7 +178,7 @@ func New(opts ...Option) (*Transport, error) {
 		tcp: tt, conf: conf, log: o.log,
 		listeners: make(map[*listener]struct{}),
 	}
-	t.pool = connpool.New(connpool.Config[*session]{Net: "mux", Dial: t.dialSession})
+	t.pool = connpool.New(connpool.Config[*session]{Net: "mux", Dial: t.dialSession, IdleTimeout: o.idle})
 	return t, nil
 }
 

@@ -57,6 +57,7 @@ func TestInvalidOptions(t *testing.T) {
 		"nil option":   nil,
 		"bad tcp opts": mux.WithTCP(nil),
 		"nil logger":   mux.WithLogger(nil),
+		"zero idle":    mux.WithIdleConnTimeout(0),
 	} {
 		if _, err := mux.New(opt); err == nil {
 			t.Errorf("%s: New succeeded; want an error", name)

@@ -8,7 +8,8 @@
 //	conf, err := quic.InsecureLocalTLS()                     // local only!
 //	tr, err := quic.New(conf,
 //		quic.WithHandshakeTimeout(2*time.Second),
-//		quic.WithIdleTimeout(15*time.Second),
+//		quic.WithIdleTimeout(15*time.Second),      // a silent peer is dead
+//		quic.WithIdleConnTimeout(time.Minute),     // an unused connection closes
 //		quic.WithMaxStreams(256),
 //	)
 //	defer tr.Close()
@@ -32,6 +33,17 @@
 // it idled out because keep-alives went unanswered) is forgotten, and its
 // socket freed, when its last stream is closed or when the next Dial finds
 // it dead, which then makes a new one.
+//
+// A connection is in use while a conn dialled on it is open. Once the last
+// one is closed the connection stays for WithIdleConnTimeout
+// (DefaultIdleConnTimeout, 30 s): a Dial within that time opens its stream
+// on it; after it the connection is closed, with a CONNECTION_CLOSE so that
+// the peer frees it too, and forgotten. This is not WithIdleTimeout
+// (QUIC's max_idle_timeout, DefaultIdleTimeout, 30 s), which declares a
+// connection dead when nothing at all has come from the peer for that
+// long; keep-alives every third of it mean a live peer never reaches it,
+// so only WithIdleConnTimeout ends a connection that is merely unused.
+// Connections counts the connections held, in use or idle.
 //
 // quic-go shows a stream to the peer's AcceptStream only once data arrives
 // on it, so Dial writes a one-byte stream header (0x01) at once and the

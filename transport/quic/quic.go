@@ -26,6 +26,7 @@ const (
 	DefaultHandshakeTimeout = 3 * time.Second
 	DefaultIdleTimeout      = 30 * time.Second
 	DefaultMaxStreams       = 1024
+	DefaultIdleConnTimeout  = 30 * time.Second
 )
 
 // Option configures a Transport. Options apply in order (the last one for a
@@ -37,6 +38,7 @@ type options struct {
 	idle       time.Duration
 	maxStreams int64
 	log        *slog.Logger
+	idleConn   time.Duration
 }
 
 // WithHandshakeTimeout bounds how long a Dial waits for the first answer
@@ -56,13 +58,33 @@ func WithHandshakeTimeout(d time.Duration) Option {
 // WithIdleTimeout sets how long a connection may hear nothing from its
 // peer before it is declared dead (quic-go's MaxIdleTimeout; default
 // DefaultIdleTimeout). Keep-alive packets are sent every third of it, so
-// a live peer never idles out. It must be positive.
+// a live peer never idles out. It must be positive. This is about a dead
+// peer; WithIdleConnTimeout is about an unused connection.
 func WithIdleTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {
 			return fmt.Errorf("quic: WithIdleTimeout: %v is not positive", d)
 		}
 		o.idle = d
+		return nil
+	}
+}
+
+// WithIdleConnTimeout sets how long a dialled connection is kept once its
+// last stream has been closed (default DefaultIdleConnTimeout), after the
+// field of the same name in net/http's Transport: a Dial within that time
+// opens its stream on the same connection, and after it the connection is
+// closed (with a CONNECTION_CLOSE, so the peer frees it too). It is not
+// WithIdleTimeout, which bounds how long a connection may hear nothing
+// from its peer, streams or not, before QUIC declares it dead; keep-alives
+// stop that from ever happening to a live peer, so without this timeout an
+// unused connection would stay open for good. It must be positive.
+func WithIdleConnTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return fmt.Errorf("quic: WithIdleConnTimeout: %v is not positive", d)
+		}
+		o.idleConn = d
 		return nil
 	}
 }
@@ -132,8 +154,13 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 	if tlsConf == nil {
 		return nil, errors.New("quic: nil *tls.Config (QUIC always runs TLS 1.3; see InsecureLocalTLS for local use)")
 	}
-	o := options{handshake: DefaultHandshakeTimeout, idle: DefaultIdleTimeout, maxStreams: DefaultMaxStreams,
-		log: slog.New(slog.DiscardHandler)}
+	o := options{
+		handshake:  DefaultHandshakeTimeout,
+		idle:       DefaultIdleTimeout,
+		idleConn:   DefaultIdleConnTimeout,
+		maxStreams: DefaultMaxStreams,
+		log:        slog.New(slog.DiscardHandler),
+	}
 	for _, opt := range opts {
 		if opt == nil {
 			return nil, errors.New("quic: nil Option")
@@ -162,7 +189,7 @@ func New(tlsConf *tls.Config, opts ...Option) (*Transport, error) {
 		},
 		listeners: make(map[*listener]struct{}),
 	}
-	t.pool = connpool.New(connpool.Config[*session]{Net: "quic", Dial: t.dialSession})
+	t.pool = connpool.New(connpool.Config[*session]{Net: "quic", Dial: t.dialSession, IdleTimeout: o.idleConn})
 	return t, nil
 }
 

@@ -74,6 +74,7 @@ func TestInvalidOptions(t *testing.T) {
 		"streams":   quic.WithMaxStreams(0),
 		"nil":       nil,
 		"logger":    quic.WithLogger(nil),
+		"idle conn": quic.WithIdleConnTimeout(-time.Second),
 	} {
 		if _, err := quic.New(conf, opt); err == nil {
 			t.Errorf("%s: New succeeded; want an error", name)
