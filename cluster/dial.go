@@ -33,18 +33,21 @@ var (
 // waits for a dial in progress, or dials.
 func (n *Node) connect(ctx context.Context, addr string, kind dialKind) error {
 	n.mu.Lock()
-	if n.closing {
-		n.mu.Unlock()
+	res := n.table.connect(addr, kind, time.Now())
+	var att *attempt
+	switch res {
+	case connectDial:
+		n.attempts[addr] = &attempt{done: make(chan struct{})}
+	case connectWait:
+		att = n.attempts[addr]
+	}
+	n.mu.Unlock()
+	switch res {
+	case connectClosed:
 		return ErrClosed
-	}
-	e := n.remotes[addr]
-	if e != nil && e.link != nil && kind != dialVerify {
-		n.mu.Unlock()
+	case connectUp:
 		return nil
-	}
-	if e != nil && e.attempt != nil {
-		att := e.attempt
-		n.mu.Unlock()
+	case connectWait:
 		select {
 		case <-att.done:
 			return att.err
@@ -52,29 +55,31 @@ func (n *Node) connect(ctx context.Context, addr string, kind dialKind) error {
 			return ctx.Err()
 		}
 	}
-	n.entryLocked(addr).attempt = &attempt{done: make(chan struct{})}
-	n.mu.Unlock()
-	return n.runAttempt(ctx, addr, kind)
+	return n.runDial(ctx, addr, kind)
 }
 
-// runAttempt performs the dial registered as addr's attempt and publishes
-// its result to whoever waits for it.
-func (n *Node) runAttempt(ctx context.Context, addr string, kind dialKind) error {
-	err := n.dial(ctx, addr, kind)
-	n.mu.Lock()
-	e := n.remotes[addr]
-	att := e.attempt
-	e.attempt = nil
-	att.err = err
-	close(att.done)
-	n.gcLocked(e)
-	n.mu.Unlock()
+// runDial performs the dial the table registered for addr and tells the
+// table, and whoever waits for it, how it ended.
+func (n *Node) runDial(ctx context.Context, addr string, kind dialKind) error {
+	theirs, code, err := n.dial(ctx, addr, kind)
+	if err != nil && kind == dialReconnect {
+		n.log.Debug("reconnect failed", "remote", addr, "err", err)
+	}
+	n.step(func(t *table, now time.Time) {
+		t.dialDone(addr, kind, err, code, theirs, now)
+		if att := n.attempts[addr]; att != nil {
+			delete(n.attempts, addr)
+			att.err = err
+			close(att.done)
+		}
+	})
 	return err
 }
 
 // dial opens a conn to addr and runs the handshake; on success the link is
-// live when it returns.
-func (n *Node) dial(ctx context.Context, addr string, kind dialKind) error {
+// live when it returns. It returns the listener's hello and verdict, when
+// it got them.
+func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (*wire.Hello, byte, error) {
 	// ctx ends when the node closes: internal dials use n.ctx, and
 	// AddContext joins its caller's context to it.
 	ctx, cancel := context.WithTimeout(ctx, n.opts.handshakeTimeout)
@@ -87,7 +92,7 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) error {
 		conn, err = n.opts.transport.Dial(ctx, addr)
 	}
 	if err != nil {
-		return fmt.Errorf("cluster: dial %s: %w", addr, err)
+		return nil, 0, fmt.Errorf("cluster: dial %s: %w", addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -106,21 +111,19 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) error {
 		if h != nil {
 			addr = h.Addr
 		}
-		if code == wire.VerdictGone {
-			n.mu.Lock()
-			n.tombstoneLocked(h.Addr, h.Instance)
-			if e := n.remotes[h.Addr]; e != nil {
-				e.loop = false
-			}
-			n.mu.Unlock()
-		}
-		return &HandshakeError{Addr: addr, Cause: err}
+		return h, code, &HandshakeError{Addr: addr, Cause: err}
 	}
 	conn.SetDeadline(time.Time{})
-	l, old := n.register(h, conn)
-	if old != nil {
-		old.shutdown(errReplaced)
-	}
+	return h, code, n.register(h, conn)
+}
+
+// register makes the accepted conn the remote's live link and starts it.
+func (n *Node) register(h *wire.Hello, conn net.Conn) error {
+	var l *link
+	acts := n.stepLater(func(t *table, now time.Time) {
+		l = t.dialed(h, n.linkMaker(conn, true, h), now)
+	})
+	n.run(acts) // shuts down a link to an earlier instance it replaced
 	if l == nil {
 		conn.Close()
 		if n.isClosed() {
@@ -133,25 +136,14 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) error {
 	return nil
 }
 
-// register makes the accepted conn the remote's live link. A live link to
-// an earlier instance at the same address is replaced: the new instance
-// answered a dial to that address, which is the proof that it owns it.
-func (n *Node) register(h *wire.Hello, conn net.Conn) (l, old *link) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closing {
-		return nil, nil
+// linkMaker returns the constructor of the link on conn that the table
+// calls if it admits the peer that sent h. It runs under the node's lock.
+func (n *Node) linkMaker(conn net.Conn, dialed bool, h *wire.Hello) func(*peer) *link {
+	return func(p *peer) *link {
+		l := newLink(n, p, conn, dialed, h.Capabilities()&n.opts.capabilities)
+		n.links[l] = struct{}{}
+		return l
 	}
-	e := n.entryLocked(h.Addr)
-	if e.link != nil {
-		if e.link.peer.instance == h.Instance {
-			return nil, nil
-		}
-		old = n.detachLocked(e)
-	}
-	l = newLink(n, n.peerForLocked(e, h), conn, true, h.Capabilities()&n.opts.capabilities)
-	n.attachLocked(e, l)
-	return l, old
 }
 
 func verdictError(code byte, reason string) error {
@@ -182,10 +174,9 @@ func (n *Node) waitUp(ctx context.Context, addr string, d time.Duration) bool {
 	defer t.Stop()
 	for {
 		n.mu.Lock()
-		e := n.remotes[addr]
-		up := e != nil && e.link != nil
+		up := n.table.up(addr)
 		ch := n.upCh
-		closed := n.closing
+		closed := n.table.closing
 		n.mu.Unlock()
 		if up {
 			return true

@@ -196,18 +196,20 @@ func (n *Node) serveConn(conn net.Conn) {
 			return
 		}
 	}
-	l, code, reason := n.admit(theirs, conn)
+	var l *link
+	var code byte
+	var reason string
+	acts := n.stepLater(func(t *table, now time.Time) {
+		l, code, reason = t.admit(theirs, n.linkMaker(conn, false, theirs), now)
+	})
 	if code != wire.VerdictAccept {
 		conn.Write(append(wire.AppendVerdict(nil, code, reason), proof...))
 		conn.Close()
 		n.log.Debug("handshake declined", "remote", theirs.Addr, "verdict", wire.VerdictName(code), "reason", reason)
-		if code == wire.VerdictConflict {
-			// Take the claim on trust only if the claimed address answers
-			// with the new instance: dial it back.
-			n.wg.Go(func() { n.connect(n.ctx, theirs.Addr, dialVerify) })
-		}
+		n.run(acts) // a conflict's dial-back
 		return
 	}
+	n.run(acts)
 	if _, err := conn.Write(append(wire.AppendVerdict(nil, wire.VerdictAccept, ""), proof...)); err != nil {
 		l.shutdown(err)
 		n.retire(l) // its goroutines never ran
@@ -218,52 +220,6 @@ func (n *Node) serveConn(conn net.Conn) {
 	conn.SetDeadline(time.Time{})
 	l.start()
 	n.log.Info("remote added", "remote", theirs.Addr, "instance", theirs.Instance, "dialed", false)
-}
-
-// admit decides, under the lock, whether the peer that sent h may have a
-// link on conn, and if so makes it live.
-func (n *Node) admit(h *wire.Hello, conn net.Conn) (*link, byte, string) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closing {
-		return nil, wire.VerdictClosing, "node closing"
-	}
-	if h.Addr == n.self.Addr {
-		return nil, wire.VerdictSelf, "address is the listener's own"
-	}
-	if h.Flags&wire.FlagExplicit == 0 && n.buriedLocked(h.Addr, h.Instance) {
-		return nil, wire.VerdictGone, "closed on purpose; only an explicit Add reconnects"
-	}
-	e := n.remotes[h.Addr]
-	if e != nil && e.link != nil {
-		if e.link.peer.instance == h.Instance {
-			return nil, wire.VerdictDuplicate, "already linked"
-		}
-		return nil, wire.VerdictConflict, "address held by a live instance; verifying"
-	}
-	// Both dialled each other at once: keep the conn dialled by the
-	// smaller address. Both sides apply the same rule.
-	if e != nil && e.attempt != nil && h.Addr > n.self.Addr {
-		return nil, wire.VerdictDuplicate, "simultaneous dial; ours wins"
-	}
-	if n.numLinksLocked() >= n.opts.maxRemotes {
-		return nil, wire.VerdictBusy, "remote limit reached"
-	}
-	e = n.entryLocked(h.Addr)
-	l := newLink(n, n.peerForLocked(e, h), conn, false, h.Capabilities()&n.opts.capabilities)
-	n.attachLocked(e, l)
-	return l, wire.VerdictAccept, ""
-}
-
-// peerForLocked returns the incarnation h describes, reusing e's if the
-// instance is the same (a reconnect keeps its Remote value).
-func (n *Node) peerForLocked(e *entry, h *wire.Hello) *peer {
-	if e.peer != nil && e.peer.instance == h.Instance {
-		meta := h.Meta
-		e.peer.meta.Store(&meta)
-		return e.peer
-	}
-	return newPeer(n, h.Addr, h.Instance, h.Meta)
 }
 
 // watch makes conn's I/O fail at once when ctx (if not nil) or the node

@@ -43,7 +43,7 @@ func TestSilentPeerRemovedThenRedialled(t *testing.T) {
 		}
 		t.Logf("silent peer removed %v (virtual) after it went silent", at.Sub(start))
 		a.mu.Lock()
-		st := a.remotes["b:1"].state()
+		st := a.table.remotes["b:1"].state()
 		a.mu.Unlock()
 		if st == StateUp {
 			t.Fatalf("state after removal = %v", st)

@@ -174,11 +174,13 @@ func (l *link) queued() {
 	}
 }
 
-// tryEnqueue queues a control frame if there is room, without waiting.
+// tryEnqueue queues a control frame if there is room, without waiting. It
+// may be called under the node's lock. (A control frame left in the queue
+// of a link that is down holds nothing to count or release, so it needs
+// no queued.)
 func (l *link) tryEnqueue(f outFrame) bool {
 	select {
 	case l.queue <- f:
-		l.queued()
 		return true
 	default:
 		l.stats.shed.Add(1)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
-	"slices"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -88,7 +86,7 @@ func TestNeverAddsSelf(t *testing.T) {
 func linkOf(n *Node, addr string) *link {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if e := n.remotes[addr]; e != nil {
+	if e := n.table.remotes[addr]; e != nil {
 		return e.link
 	}
 	return nil
@@ -141,7 +139,7 @@ func TestAddUnreachableFails(t *testing.T) {
 		}
 		// A failed Add leaves no entry behind and no redial.
 		a.mu.Lock()
-		left := len(a.remotes)
+		left := len(a.table.remotes)
 		a.mu.Unlock()
 		if left != 0 {
 			t.Fatalf("%d entries left after a failed Add", left)
@@ -197,38 +195,4 @@ func testCloseEndsAdd(t *testing.T, cut bool) {
 			t.Fatalf("Add returned %v after Close began; it waited for its own timeout", d)
 		}
 	})
-}
-
-// Anti-entropy sends the view to a live link drawn uniformly at random:
-// every live remote is as likely as every other. (The first key of a map
-// iteration is not a fair draw.)
-func TestRandomLinkIsUniform(t *testing.T) {
-	n := &Node{remotes: map[string]*entry{}}
-	live := map[*link]int{}
-	for i := range 6 {
-		e := &entry{addr: fmt.Sprintf("r%d:1", i)}
-		if i%3 != 2 { // four live, two without a link
-			e.link = &link{}
-			live[e.link] = 0
-		}
-		n.remotes[e.addr] = e
-	}
-	const draws = 8000
-	for range draws {
-		l := n.randomLinkLocked()
-		if _, ok := live[l]; !ok {
-			t.Fatal("picked an entry without a live link")
-		}
-		live[l]++
-	}
-	want := draws / len(live)
-	for _, got := range live {
-		// 15% is about eight standard deviations of a fair draw.
-		if got < want*85/100 || got > want*115/100 {
-			t.Fatalf("picks per live link %v, want about %d each", slices.Collect(maps.Values(live)), want)
-		}
-	}
-	if l := (&Node{remotes: map[string]*entry{"x:1": {addr: "x:1"}}}).randomLinkLocked(); l != nil {
-		t.Fatal("picked a link where none is live")
-	}
 }

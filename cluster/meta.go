@@ -20,14 +20,12 @@ func (n *Node) SetMeta(meta []byte) error {
 	meta = append([]byte(nil), meta...)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closing {
+	if n.table.closing {
 		return ErrClosed
 	}
 	n.meta.Store(&meta)
-	for _, e := range n.remotes {
-		if e.link != nil {
-			e.link.tryEnqueue(outFrame{ctl: &wire.Control{MetaSet: true, Meta: meta}})
-		}
+	for _, l := range n.table.links() {
+		l.tryEnqueue(outFrame{ctl: &wire.Control{MetaSet: true, Meta: meta}})
 	}
 	return nil
 }

@@ -46,13 +46,12 @@ type Node struct {
 	wg     sync.WaitGroup // every goroutine of the node but the dispatcher
 	closed chan struct{}  // closed when Close has finished
 
-	mu          sync.Mutex // guards the fields below; never held across I/O or callbacks
-	closing     bool
-	remotes     map[string]*entry
-	tombs       map[string]tombstone
-	upCh        chan struct{}      // closed and replaced whenever a link comes up
-	gossipDials int                // dials in progress because of gossip, at most maxGossipDials
-	links       map[*link]struct{} // every link not yet shut down, for Stats
+	mu       sync.Mutex // guards the fields below; never held across I/O or callbacks
+	table    *table     // the membership and every remote's lifecycle
+	attempts map[string]*attempt
+	timers   map[string]redialTimer
+	upCh     chan struct{}      // closed and replaced whenever a link comes up
+	links    map[*link]struct{} // every link whose goroutines have not stopped, for Stats
 }
 
 // New starts a node listening on addr ("host:port"; port 0 picks a free
@@ -86,12 +85,24 @@ func New(addr string, opts ...Option) (*Node, error) {
 		ln:      ln,
 		self:    wire.Peer{Addr: adv, Instance: newInstanceID()},
 		events:  newDispatcher(),
-		closed:  make(chan struct{}),
-		remotes: make(map[string]*entry),
-		tombs:   make(map[string]tombstone),
-		upCh:    make(chan struct{}),
-		links:   make(map[*link]struct{}),
+		closed:   make(chan struct{}),
+		attempts: make(map[string]*attempt),
+		timers:   make(map[string]redialTimer),
+		upCh:     make(chan struct{}),
+		links:    make(map[*link]struct{}),
 	}
+	n.table = newTable(tableConfig{
+		self:              n.self,
+		maxRemotes:        o.maxRemotes,
+		maxPeerList:       o.maxPeerList,
+		maxTombstones:     o.maxTombstones,
+		tombstoneTTL:      o.tombstoneTTL,
+		reconnectAttempts: o.reconnectAttempts,
+		backoff:           func(i int) time.Duration { return backoff(o.reconnectBase, o.reconnectMax, i) },
+		pick:              rand.N[int],
+		newPeer:           func(addr string, instance uint64, meta []byte) *peer { return newPeer(n, addr, instance, meta) },
+		wants:             n.events.wants,
+	})
 	n.Inbox = n.inbox
 	n.meta.Store(&o.meta)
 	n.log = o.logger.With("node", adv)
@@ -125,7 +136,7 @@ func (n *Node) Instance() uint64 { return n.self.Instance }
 func (n *Node) isClosed() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.closing
+	return n.table.closing
 }
 
 // hold keeps Close from finishing while a caller's goroutine may start
@@ -133,7 +144,7 @@ func (n *Node) isClosed() bool {
 func (n *Node) hold() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.closing {
+	if n.table.closing {
 		return false
 	}
 	n.wg.Add(1)
@@ -169,9 +180,6 @@ func (n *Node) AddContext(ctx context.Context, addr string) error {
 		case <-ctx.Done():
 		}
 	})
-	n.mu.Lock()
-	delete(n.tombs, addr)
-	n.mu.Unlock()
 	err := n.connect(ctx, addr, dialExplicit)
 	switch {
 	case err == nil:
@@ -242,16 +250,11 @@ func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
 		return ErrMessageTooLarge
 	}
 	n.mu.Lock()
-	if n.closing {
+	if n.table.closing {
 		n.mu.Unlock()
 		return ErrClosed
 	}
-	links := make([]*link, 0, len(n.remotes))
-	for _, e := range n.remotes {
-		if e.link != nil {
-			links = append(links, e.link)
-		}
-	}
+	links := n.table.links()
 	n.mu.Unlock()
 	if len(links) == 0 {
 		return nil
@@ -278,7 +281,7 @@ func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
 func (n *Node) Remotes() []Remote {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return n.remotesLocked()
+	return n.table.members()
 }
 
 // RemoteAdded registers f to run whenever a remote is added (connected or
@@ -306,22 +309,10 @@ func (n *Node) CloseRemote(r Remote) error {
 	if r.p == nil || r.p.node != n {
 		return ErrUnknownRemote
 	}
-	n.mu.Lock()
-	e := n.remotes[r.p.addr]
-	if e == nil || e.peer != r.p {
-		n.mu.Unlock()
+	var found bool
+	n.step(func(t *table, now time.Time) { found = t.closeRemote(r.p, now) })
+	if !found {
 		return ErrUnknownRemote
-	}
-	var l *link
-	if e.link != nil {
-		l = n.detachLocked(e)
-	}
-	e.loop = false
-	n.tombstoneLocked(e.addr, r.p.instance)
-	n.gcLocked(e)
-	n.mu.Unlock()
-	if l != nil {
-		l.leave()
 	}
 	n.log.Info("remote closed", "remote", r.p.addr, "instance", r.p.instance)
 	return nil
@@ -341,33 +332,24 @@ func (n *Node) Close() error {
 // goodbye, as a crashed process would (tests use it to simulate crashes).
 func (n *Node) close(graceful bool) {
 	n.mu.Lock()
-	if n.closing {
+	if n.table.closing {
 		n.mu.Unlock()
 		<-n.closed
 		return
 	}
-	n.closing = true
-	var links []*link
-	for _, e := range n.remotes {
-		if e.link != nil {
-			links = append(links, n.detachLocked(e))
-		}
-		e.loop = false
-	}
+	n.table.close(graceful, time.Now())
+	acts := n.applyLocked(n.table.take())
+	n.stopTimersLocked()
 	n.mu.Unlock()
-	n.cancel() // stops dials, reconnect loops and handshakes in progress
-	for _, l := range links {
-		if graceful {
-			l.leave()
-		} else {
-			l.shutdown(errAborted)
-		}
-	}
+	n.cancel() // stops dials and handshakes in progress
+	n.run(acts)
 	// Close the listener only once the goodbyes are out: with a
 	// multiplexing transport (mux, quic) closing the listener may end the
 	// sessions the links run on.
-	for _, l := range links {
-		<-l.done
+	for _, a := range acts {
+		if a.link != nil {
+			<-a.link.done
+		}
 	}
 	n.ln.Close()
 	n.wg.Wait()
@@ -412,8 +394,8 @@ func (n *Node) acceptLoop() {
 	}
 }
 
-// maintain runs periodic work: anti-entropy (the full view to one random
-// live link) and tombstone expiry.
+// maintain feeds the table its periodic tick: tombstone expiry and
+// anti-entropy (the full view to one random live link).
 func (n *Node) maintain() {
 	t := time.NewTicker(n.opts.healthyInterval)
 	defer t.Stop()
@@ -423,38 +405,6 @@ func (n *Node) maintain() {
 		case <-n.ctx.Done():
 			return
 		}
-		n.mu.Lock()
-		now := time.Now()
-		for a, tb := range n.tombs {
-			if now.After(tb.expires) {
-				delete(n.tombs, a)
-			}
-		}
-		if target := n.randomLinkLocked(); target != nil {
-			target.tryEnqueue(outFrame{ctl: &wire.Control{
-				Peers:   n.viewLocked(target.peer.addr),
-				MetaSet: true, // repairs a SetMeta update shed by a full queue
-				Meta:    *n.meta.Load(),
-			}})
-		}
-		n.mu.Unlock()
+		n.step(func(t *table, now time.Time) { t.tick(now) })
 	}
-}
-
-// randomLinkLocked returns a live link chosen uniformly at random, or nil
-// if there is none. (A map's iteration order is not uniform: its first
-// key is not a fair draw.)
-func (n *Node) randomLinkLocked() *link {
-	var pick *link
-	live := 0
-	for _, e := range n.remotes {
-		if e.link == nil {
-			continue
-		}
-		live++
-		if rand.N(live) == 0 { // reservoir sampling: each live link with probability 1/live
-			pick = e.link
-		}
-	}
-	return pick
 }

@@ -236,7 +236,7 @@ func TestMillionEntryPeerList(t *testing.T) {
 					t.Fatalf("oversized peer list not refused from its header; log:\n%s", logs.String())
 				}
 				a.mu.Lock()
-				entries := len(a.remotes)
+				entries := len(a.table.remotes)
 				a.mu.Unlock()
 				if entries > 2 {
 					t.Fatalf("a has %d entries after a list of empty peers", entries)
@@ -338,7 +338,7 @@ func TestFakePeerFlood(t *testing.T) {
 			defer close(sampled)
 			for {
 				a.mu.Lock()
-				maxEntries = max(maxEntries, len(a.remotes))
+				maxEntries = max(maxEntries, len(a.table.remotes))
 				a.mu.Unlock()
 				select {
 				case <-stop:
@@ -373,7 +373,7 @@ func TestFakePeerFlood(t *testing.T) {
 			t.Fatalf("%d bytes allocated", grew)
 		}
 		a.mu.Lock()
-		entries := len(a.remotes)
+		entries := len(a.table.remotes)
 		a.mu.Unlock()
 		if entries != 2 { // b, and the stranger, which kept its link
 			t.Fatalf("a has %d entries, want b and the stranger", entries)

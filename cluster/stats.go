@@ -132,8 +132,8 @@ func (n *Node) Stats() Stats {
 	for l := range n.links {
 		l.stats.addTo(&st)
 	}
-	st.Remotes = make([]RemoteStats, 0, len(n.remotes))
-	for _, e := range n.remotes {
+	st.Remotes = make([]RemoteStats, 0, len(n.table.remotes))
+	for _, e := range n.table.remotes {
 		rs := RemoteStats{Addr: e.addr, State: e.state(), Since: e.since}
 		if e.peer != nil {
 			rs.Instance = e.peer.instance
