@@ -80,11 +80,11 @@ func New(addr string, opts ...Option) (*Node, error) {
 		}
 	}
 	n := &Node{
-		inbox:   make(chan *Message, o.inboxSize),
-		opts:    o,
-		ln:      ln,
-		self:    wire.Peer{Addr: adv, Instance: newInstanceID()},
-		events:  newDispatcher(),
+		inbox:    make(chan *Message, o.inboxSize),
+		opts:     o,
+		ln:       ln,
+		self:     wire.Peer{Addr: adv, Instance: newInstanceID()},
+		events:   newDispatcher(),
 		closed:   make(chan struct{}),
 		attempts: make(map[string]*attempt),
 		timers:   make(map[string]redialTimer),
