@@ -29,57 +29,10 @@ var (
 	errGone    = errors.New("peer closed this node on purpose")
 )
 
-// connect makes sure a link to addr is up: it returns at once if one is,
-// waits for a dial in progress, or dials.
-func (n *Node) connect(ctx context.Context, addr string, kind dialKind) error {
-	n.mu.Lock()
-	res := n.table.connect(addr, kind, time.Now())
-	var att *attempt
-	switch res {
-	case connectDial:
-		n.attempts[addr] = &attempt{done: make(chan struct{})}
-	case connectWait:
-		att = n.attempts[addr]
-	}
-	n.mu.Unlock()
-	switch res {
-	case connectClosed:
-		return ErrClosed
-	case connectUp:
-		return nil
-	case connectWait:
-		select {
-		case <-att.done:
-			return att.err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
-	return n.runDial(ctx, addr, kind)
-}
-
-// runDial performs the dial the table registered for addr and tells the
-// table, and whoever waits for it, how it ended.
-func (n *Node) runDial(ctx context.Context, addr string, kind dialKind) error {
-	theirs, code, err := n.dial(ctx, addr, kind)
-	if err != nil && kind == dialReconnect {
-		n.log.Debug("reconnect failed", "remote", addr, "err", err)
-	}
-	n.step(func(t *table, now time.Time) {
-		t.dialDone(addr, kind, err, code, theirs, now)
-		if att := n.attempts[addr]; att != nil {
-			delete(n.attempts, addr)
-			att.err = err
-			close(att.done)
-		}
-	})
-	return err
-}
-
-// dial opens a conn to addr and runs the handshake; on success the link is
-// live when it returns. It returns the listener's hello and verdict, when
-// it got them.
-func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (*wire.Hello, byte, error) {
+// dial opens a conn to addr and runs the dialer's side of the handshake.
+// It returns the conn, ready for a link, if the listener accepted, and the
+// listener's hello and verdict whenever it got them.
+func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, *wire.Hello, byte, error) {
 	// ctx ends when the node closes: internal dials use n.ctx, and
 	// AddContext joins its caller's context to it.
 	ctx, cancel := context.WithTimeout(ctx, n.opts.handshakeTimeout)
@@ -92,7 +45,7 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (*wire.Hell
 		conn, err = n.opts.transport.Dial(ctx, addr)
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("cluster: dial %s: %w", addr, err)
+		return nil, nil, 0, fmt.Errorf("cluster: dial %s: %w", addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -111,39 +64,10 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (*wire.Hell
 		if h != nil {
 			addr = h.Addr
 		}
-		return h, code, &HandshakeError{Addr: addr, Cause: err}
+		return nil, h, code, &HandshakeError{Addr: addr, Cause: err}
 	}
 	conn.SetDeadline(time.Time{})
-	return h, code, n.register(h, conn)
-}
-
-// register makes the accepted conn the remote's live link and starts it.
-func (n *Node) register(h *wire.Hello, conn net.Conn) error {
-	var l *link
-	acts := n.stepLater(func(t *table, now time.Time) {
-		l = t.dialed(h, n.linkMaker(conn, true, h), now)
-	})
-	n.run(acts) // shuts down a link to an earlier instance it replaced
-	if l == nil {
-		conn.Close()
-		if n.isClosed() {
-			return ErrClosed
-		}
-		return nil // a link with this instance was already up (an alias of its address)
-	}
-	l.start()
-	n.log.Info("remote added", "remote", h.Addr, "instance", h.Instance, "dialed", true)
-	return nil
-}
-
-// linkMaker returns the constructor of the link on conn that the table
-// calls if it admits the peer that sent h. It runs under the node's lock.
-func (n *Node) linkMaker(conn net.Conn, dialed bool, h *wire.Hello) func(*peer) *link {
-	return func(p *peer) *link {
-		l := newLink(n, p, conn, dialed, h.Capabilities()&n.opts.capabilities)
-		n.links[l] = struct{}{}
-		return l
-	}
+	return conn, h, code, nil
 }
 
 func verdictError(code byte, reason string) error {
@@ -166,32 +90,4 @@ func verdictError(code byte, reason string) error {
 		return fmt.Errorf("%w (%s)", cause, wire.VerdictName(code))
 	}
 	return fmt.Errorf("%w (%s: %q)", cause, wire.VerdictName(code), reason)
-}
-
-// waitUp waits until a link to addr is up, for at most d.
-func (n *Node) waitUp(ctx context.Context, addr string, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	for {
-		n.mu.Lock()
-		up := n.table.up(addr)
-		ch := n.upCh
-		closed := n.table.closing
-		n.mu.Unlock()
-		if up {
-			return true
-		}
-		if closed {
-			return false
-		}
-		select {
-		case <-ch:
-		case <-t.C:
-			return false
-		case <-ctx.Done():
-			return false
-		case <-n.ctx.Done():
-			return false
-		}
-	}
 }

@@ -59,4 +59,21 @@
 // ErrRefused or a transport error. Match them with errors.Is and errors.As.
 //
 // The wire protocol is specified in PROTOCOL.md at the root of the module.
+//
+// # Inside the package
+//
+// The files read top-down; each uses only the ones below it. node.go holds
+// Node, New, Close and the public methods, with send.go (Send, Broadcast),
+// meta.go, stats.go and events.go (the callback dispatcher). Below them,
+// membership.go runs the table's events under the node's lock and carries
+// out its actions (timers, dials, closing links), and connect.go makes
+// links: it asks the table whether to dial or admit, runs the handshake of
+// dial.go (outgoing) or handshake.go (both sides' bytes: hellos, proofs,
+// verdicts), and reports the result. link.go, reader.go and writer.go are
+// one live connection: a send queue, a reader and a writer, which know
+// only their linkConfig and tell their owner (the node) what happens
+// through the linkOwner interface. At the bottom, without I/O: table.go
+// and rules.go (the membership table and its rules, as events in and
+// actions out), backoff.go, payload.go (pooled message copies), remote.go,
+// options.go and errors.go. Byte layouts live in internal/wire.
 package cluster

@@ -148,17 +148,11 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 	return theirs, code, reason, nil
 }
 
-// serveConn runs the listener's side of the handshake on an accepted conn
-// and, if the peer is admitted, starts its link.
-func (n *Node) serveConn(conn net.Conn) {
-	stop := n.watch(nil, conn)
-	stopped := false
-	defer func() {
-		if !stopped {
-			stop()
-		}
-	}()
-	conn.SetDeadline(time.Now().Add(n.opts.handshakeTimeout))
+// listenHandshake runs the listener's side of the handshake on an
+// accepted conn, up to the verdict: it returns the peer's hello and, with a
+// secret, the proof to send after the verdict. On failure it answers the
+// peer (when it read its hello), logs, closes conn and reports false.
+func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, proof []byte, ok bool) {
 	from := conn.RemoteAddr().String()
 	fail := func(h *wire.Hello, code byte, cause error) {
 		if h != nil {
@@ -174,52 +168,28 @@ func (n *Node) serveConn(conn net.Conn) {
 	_, ours := n.hello(false)
 	if _, err := conn.Write(ours); err != nil {
 		fail(nil, 0, err)
-		return
+		return nil, nil, false
 	}
 	theirs, raw, err := wire.ReadHello(conn)
 	if err != nil {
 		fail(nil, 0, helloError(err))
-		return
+		return nil, nil, false
 	}
 	if code, cause := n.checkHello(theirs); cause != nil {
 		fail(theirs, code, cause)
-		return
+		return nil, nil, false
 	}
-	var proof []byte // with a secret, the listener's proof follows its verdict
 	if n.opts.secret != nil {
 		if err := n.readProof(conn, wire.RoleDialer, raw, ours); err != nil {
 			fail(theirs, wire.VerdictUnauthorized, err)
-			return
+			return nil, nil, false
 		}
 		if proof, err = n.proof(conn, wire.RoleListener, raw, ours); err != nil {
 			fail(theirs, wire.VerdictUnauthorized, err)
-			return
+			return nil, nil, false
 		}
 	}
-	var l *link
-	var code byte
-	var reason string
-	acts := n.stepLater(func(t *table, now time.Time) {
-		l, code, reason = t.admit(theirs, n.linkMaker(conn, false, theirs), now)
-	})
-	if code != wire.VerdictAccept {
-		conn.Write(append(wire.AppendVerdict(nil, code, reason), proof...))
-		conn.Close()
-		n.log.Debug("handshake declined", "remote", theirs.Addr, "verdict", wire.VerdictName(code), "reason", reason)
-		n.run(acts) // a conflict's dial-back
-		return
-	}
-	n.run(acts)
-	if _, err := conn.Write(append(wire.AppendVerdict(nil, wire.VerdictAccept, ""), proof...)); err != nil {
-		l.shutdown(err)
-		n.retire(l) // its goroutines never ran
-		return
-	}
-	stop()
-	stopped = true
-	conn.SetDeadline(time.Time{})
-	l.start()
-	n.log.Info("remote added", "remote", theirs.Addr, "instance", theirs.Instance, "dialed", false)
+	return theirs, proof, true
 }
 
 // watch makes conn's I/O fail at once when ctx (if not nil) or the node

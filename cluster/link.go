@@ -1,12 +1,9 @@
 package cluster
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"reflect"
 	"slices"
@@ -43,11 +40,42 @@ func (f outFrame) drop() {
 	}
 }
 
+// linkConfig is what every link of a node shares: the settings, where
+// received messages go, the WaitGroup that owns the links' goroutines, and
+// the owner that hears what happens on a link. A link calls nothing else
+// of its node.
+type linkConfig struct {
+	codec      codec.Codec
+	queueSize  int           // send queue depth
+	healthy    time.Duration // heartbeat period, and the goodbye's linger
+	timeout    time.Duration // silence that ends a link; bound on a wait for room
+	maxMessage int
+	inbox      chan<- *Message
+	wg         *sync.WaitGroup
+	owner      linkOwner
+}
+
+// linkOwner is told what happens on a link. Its methods are called from
+// the link's goroutines (or shutdown's caller), never under a lock of the
+// link.
+type linkOwner interface {
+	// linkDown: the link shut down, for cause. Called once.
+	linkDown(l *link, cause error)
+	// remoteLeft: the remote said goodbye; the owner shuts the link down.
+	remoteLeft(l *link)
+	// handleControl: a control message arrived.
+	handleControl(l *link, c *wire.Control)
+	// linkStopped: both goroutines have stopped; the counters are final.
+	linkStopped(l *link)
+	// countDropped: k queued messages will never be written.
+	countDropped(l *link, k uint64)
+}
+
 // link is one live connection to one remote. It owns two goroutines: the
 // reader (frames to the Inbox or to membership) and the writer (the send
 // queue to the conn, batched, with heartbeats when idle).
 type link struct {
-	n      *Node
+	cfg    *linkConfig
 	peer   *peer
 	conn   net.Conn
 	dialed bool // this node dialled the conn
@@ -69,14 +97,14 @@ type link struct {
 	retired bool         // counters folded into the node's totals; guarded by Node.mu
 }
 
-func newLink(n *Node, p *peer, conn net.Conn, dialed bool, caps byte) *link {
+func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *link {
 	l := &link{
-		n:          n,
+		cfg:        cfg,
 		peer:       p,
 		conn:       conn,
 		dialed:     dialed,
 		caps:       caps,
-		queue:      make(chan outFrame, n.opts.sendQueueSize),
+		queue:      make(chan outFrame, cfg.queueSize),
 		done:       make(chan struct{}),
 		leaving:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -86,17 +114,17 @@ func newLink(n *Node, p *peer, conn net.Conn, dialed bool, caps byte) *link {
 }
 
 // start runs the link's goroutines; the node's WaitGroup owns them. The
-// last of the two to stop folds the link's counters into the node's
-// totals: until then either may still count.
+// owner hears when the last of the two stops: until then either may still
+// count.
 func (l *link) start() {
 	l.running.Store(2)
-	l.n.wg.Go(func() { l.readLoop(); l.stopped() })
-	l.n.wg.Go(func() { l.writeLoop(); l.stopped() })
+	l.cfg.wg.Go(func() { l.readLoop(); l.stopped() })
+	l.cfg.wg.Go(func() { l.writeLoop(); l.stopped() })
 }
 
 func (l *link) stopped() {
 	if l.running.Add(-1) == 0 {
-		l.n.retire(l)
+		l.cfg.owner.linkStopped(l)
 	}
 }
 
@@ -106,7 +134,7 @@ func (l *link) shutdown(cause error) {
 	l.closeOnce.Do(func() {
 		close(l.done)
 		l.conn.Close()
-		l.n.linkDown(l, cause)
+		l.cfg.owner.linkDown(l, cause)
 	})
 }
 
@@ -118,7 +146,7 @@ func (l *link) shutdown(cause error) {
 func (l *link) leave() {
 	l.leaveOnce.Do(func() {
 		close(l.leaving)
-		l.conn.SetWriteDeadline(time.Now().Add(l.n.opts.healthyInterval))
+		l.conn.SetWriteDeadline(time.Now().Add(l.cfg.healthy))
 	})
 }
 
@@ -143,7 +171,7 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 		return nil
 	default:
 	}
-	t := time.NewTimer(l.n.opts.networkTimeout)
+	t := time.NewTimer(l.cfg.timeout)
 	defer t.Stop()
 	select {
 	case l.queue <- f:
@@ -187,291 +215,6 @@ func (l *link) tryEnqueue(f outFrame) bool {
 		return false
 	}
 }
-
-// deadlineReader gives every read that has to wait on the network the
-// network timeout: liveness is judged only while the reader waits on the
-// network, never while it waits for room in the Inbox.
-type deadlineReader struct{ l *link }
-
-func (d deadlineReader) Read(p []byte) (int, error) {
-	c := d.l.conn
-	if err := c.SetReadDeadline(time.Now().Add(d.l.n.opts.networkTimeout)); err != nil {
-		return 0, err
-	}
-	n, err := c.Read(p)
-	if n > 0 {
-		d.l.heard.Store(time.Now().UnixNano())
-	}
-	return n, err
-}
-
-func (l *link) readLoop() {
-	defer close(l.readerDone)
-	n := l.n
-	br := bufio.NewReaderSize(deadlineReader{l}, linkBufferSize)
-	var chunk wire.ChunkReader
-	dec := n.opts.codec.NewDecoder(&chunk)
-	var ctlBuf []byte
-	from := Remote{l.peer}
-	for {
-		typ, size, err := wire.ReadFrameHeader(br, n.opts.maxMessageSize, maxControlSize)
-		if err != nil {
-			l.shutdown(readError(err))
-			return
-		}
-		switch typ {
-		case wire.FrameData:
-			var buf []byte
-			if size > 0 && size <= br.Buffered() {
-				// The body is in the buffer: append copies it into a new
-				// slice without zeroing it first, as make would. (An empty
-				// payload stays a non-nil empty slice, as before.)
-				b, _ := br.Peek(size)
-				buf = append([]byte(nil), b...)
-				br.Discard(size)
-			} else {
-				buf = make([]byte, size)
-				if _, err := io.ReadFull(br, buf); err != nil {
-					l.shutdown(readError(err))
-					return
-				}
-			}
-			l.stats.msgsIn.Add(1)
-			l.stats.bytesIn.Add(uint64(size))
-			m := &Message{From: from, Payload: buf}
-			select { // fast path: room in the Inbox (one channel, no select lock)
-			case n.inbox <- m:
-				continue
-			default:
-			}
-			select {
-			case n.inbox <- m:
-			case <-l.leaving: // we are leaving: the application no longer reads
-			case <-l.done:
-				return
-			}
-		case wire.FrameControl:
-			if cap(ctlBuf) < size {
-				ctlBuf = make([]byte, size)
-			}
-			ctlBuf = ctlBuf[:size]
-			if _, err := io.ReadFull(br, ctlBuf); err != nil {
-				l.shutdown(readError(err))
-				return
-			}
-			var c wire.Control
-			if err := wire.DecodeControl(dec, &chunk, ctlBuf, &c); err != nil {
-				l.shutdown(&protocolError{"decoding control message", err})
-				return
-			}
-			n.handleControl(l, &c)
-		case wire.FrameHeartbeat:
-		case wire.FrameGoodbye:
-			n.remoteLeft(l)
-			return
-		}
-	}
-}
-
-func (l *link) writeLoop() {
-	n := l.n
-	w := &frameWriter{conn: l.conn}
-	w.enc = n.opts.codec.NewEncoder(&w.encBuf)
-	tick := time.NewTicker(n.opts.healthyInterval)
-	defer tick.Stop()
-	defer l.dropQueued()
-	wrote := false
-	if l.first != nil {
-		if err := l.writeBatch(w, outFrame{ctl: l.first}); err != nil {
-			l.shutdown(err)
-			return
-		}
-		wrote = true
-	}
-	for {
-		select {
-		case f := <-l.queue:
-			if err := l.writeBatch(w, f); err != nil {
-				l.shutdown(err)
-				return
-			}
-			wrote = true
-		case <-tick.C:
-			if !wrote {
-				err := w.frame(wire.FrameHeartbeat, nil)
-				if err == nil {
-					err = w.flush()
-				}
-				if err != nil {
-					l.shutdown(err)
-					return
-				}
-			}
-			wrote = false
-		case <-l.leaving:
-			l.sayGoodbye(w)
-			return
-		case <-l.done:
-			return
-		}
-	}
-}
-
-// writeBatch writes f and whatever else is queued, then flushes: one
-// flush per burst, not per message.
-func (l *link) writeBatch(w *frameWriter, f outFrame) error {
-	for {
-		if err := l.write(w, f); err != nil {
-			return err
-		}
-		select {
-		case f = <-l.queue:
-			continue
-		default:
-		}
-		return w.flush()
-	}
-}
-
-func (l *link) write(w *frameWriter, f outFrame) error {
-	if f.ctl != nil {
-		return w.control(f.ctl)
-	}
-	l.stats.msgsOut.Add(1)
-	l.stats.bytesOut.Add(uint64(len(f.data.b)))
-	err := w.frame(wire.FrameData, f.data.b)
-	f.data.release() // the bytes are in the buffer, or written
-	return err
-}
-
-// sayGoodbye flushes what is queued, sends a goodbye, and lingers until
-// the remote closes its end (it does once it reads the goodbye) or one
-// healthy interval passes, so that closing cannot reset the connection
-// before the goodbye is read.
-func (l *link) sayGoodbye(w *frameWriter) {
-	deadline := time.Now().Add(l.n.opts.healthyInterval)
-	l.conn.SetWriteDeadline(deadline)
-	err := func() error {
-		for {
-			select {
-			case f := <-l.queue:
-				if err := l.write(w, f); err != nil {
-					return err
-				}
-				continue
-			default:
-			}
-			break
-		}
-		if err := w.frame(wire.FrameGoodbye, nil); err != nil {
-			return err
-		}
-		return w.flush()
-	}()
-	if err == nil {
-		t := time.NewTimer(time.Until(deadline))
-		select {
-		case <-l.readerDone:
-		case <-l.done:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	l.shutdown(errLeft)
-}
-
-// dropQueued empties the queue of a link that is down and counts the
-// messages that will never be sent.
-func (l *link) dropQueued() {
-	var dropped uint64
-	for {
-		select {
-		case f := <-l.queue:
-			if f.ctl == nil {
-				dropped++
-			}
-			f.drop()
-			continue
-		default:
-		}
-		break
-	}
-	if dropped > 0 {
-		l.n.countDropped(l, dropped)
-	}
-}
-
-// frameWriter writes frames to a buffered conn; only the writer goroutine
-// uses it. The buffer is taken from a pool for each burst and given back by
-// flush, so that an idle link holds no write buffer.
-type frameWriter struct {
-	conn   net.Conn
-	bw     *bufio.Writer // nil between bursts
-	enc    codec.Encoder
-	encBuf bytes.Buffer
-	hdr    [wire.FrameHeaderLen]byte
-}
-
-var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, linkBufferSize) }}
-
-// flush writes out the burst and releases the buffer.
-func (w *frameWriter) flush() error {
-	if w.bw == nil {
-		return nil
-	}
-	err := w.bw.Flush()
-	w.bw.Reset(nil)
-	writeBuffers.Put(w.bw)
-	w.bw = nil
-	return err
-}
-
-func (w *frameWriter) frame(typ byte, body []byte) error {
-	if w.bw == nil {
-		w.bw = writeBuffers.Get().(*bufio.Writer)
-		w.bw.Reset(w.conn)
-	}
-	wire.PutFrameHeader(w.hdr[:], typ, len(body))
-	if _, err := w.bw.Write(w.hdr[:]); err != nil {
-		return err
-	}
-	_, err := w.bw.Write(body)
-	return err
-}
-
-func (w *frameWriter) control(c *wire.Control) error {
-	w.encBuf.Reset()
-	if err := w.enc.Encode(c); err != nil {
-		return &protocolError{"encoding control message", err}
-	}
-	if w.encBuf.Len() > maxControlSize {
-		return &protocolError{"encoding control message", errors.New("exceeds control frame limit")}
-	}
-	return w.frame(wire.FrameControl, w.encBuf.Bytes())
-}
-
-// protocolError is a peer breaking the protocol after the handshake.
-type protocolError struct {
-	what string
-	err  error
-}
-
-func (e *protocolError) Error() string { return "protocol violation: " + e.what + ": " + e.err.Error() }
-func (e *protocolError) Unwrap() error { return e.err }
-
-// readError names a silent peer as such.
-func readError(err error) error {
-	var ne net.Error
-	if errors.As(err, &ne) && ne.Timeout() {
-		return errSilent
-	}
-	if errors.Is(err, wire.ErrFrameTooLarge) || errors.Is(err, wire.ErrUnknownFrame) {
-		return &protocolError{"frame header", err}
-	}
-	return err
-}
-
-var errSilent = errors.New("silent past the network timeout")
 
 // enqueueAll queues f, which holds one reference per link, for every link
 // of full, waiting for room in all of their queues at once until ctx ends

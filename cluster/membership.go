@@ -25,6 +25,13 @@ type attempt struct {
 	err  error
 }
 
+// isClosed reports whether Close has begun.
+func (n *Node) isClosed() bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.table.closing
+}
+
 // step runs one event of the table under the node's lock and carries out
 // its actions.
 func (n *Node) step(event func(t *table, now time.Time)) {

@@ -32,14 +32,15 @@ type Node struct {
 	// transport's backpressure reaches the senders) and removes nobody.
 	Inbox <-chan *Message
 
-	inbox  chan *Message
-	opts   options
-	ln     net.Listener
-	self   wire.Peer
-	meta   atomic.Pointer[[]byte]
-	log    *slog.Logger
-	events *dispatcher
-	stats  nodeStats
+	inbox   chan *Message
+	opts    options
+	ln      net.Listener
+	self    wire.Peer
+	meta    atomic.Pointer[[]byte]
+	log     *slog.Logger
+	events  *dispatcher
+	stats   nodeStats
+	linkCfg *linkConfig // what every link of the node shares
 
 	ctx    context.Context // ends when Close begins
 	cancel context.CancelFunc
@@ -91,7 +92,27 @@ func New(addr string, opts ...Option) (*Node, error) {
 		upCh:     make(chan struct{}),
 		links:    make(map[*link]struct{}),
 	}
-	n.table = newTable(tableConfig{
+	n.table = newTable(n.tableConfig())
+	n.Inbox = n.inbox
+	n.linkCfg = &linkConfig{
+		codec: o.codec, queueSize: o.sendQueueSize, maxMessage: o.maxMessageSize,
+		healthy: o.healthyInterval, timeout: o.networkTimeout,
+		inbox: n.inbox, wg: &n.wg, owner: n,
+	}
+	n.meta.Store(&o.meta)
+	n.log = o.logger.With("node", adv)
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	go n.events.run()
+	n.wg.Go(n.acceptLoop)
+	n.wg.Go(n.maintain)
+	n.log.Info("node started", "instance", n.self.Instance, "transport", fmt.Sprintf("%T", o.transport), "codec", o.codec.Name())
+	return n, nil
+}
+
+// tableConfig is the configuration of the node's membership table.
+func (n *Node) tableConfig() tableConfig {
+	o := &n.opts
+	return tableConfig{
 		self:              n.self,
 		maxRemotes:        o.maxRemotes,
 		maxPeerList:       o.maxPeerList,
@@ -102,16 +123,7 @@ func New(addr string, opts ...Option) (*Node, error) {
 		pick:              rand.N[int],
 		newPeer:           func(addr string, instance uint64, meta []byte) *peer { return newPeer(n, addr, instance, meta) },
 		wants:             n.events.wants,
-	})
-	n.Inbox = n.inbox
-	n.meta.Store(&o.meta)
-	n.log = o.logger.With("node", adv)
-	n.ctx, n.cancel = context.WithCancel(context.Background())
-	go n.events.run()
-	n.wg.Go(n.acceptLoop)
-	n.wg.Go(n.maintain)
-	n.log.Info("node started", "instance", n.self.Instance, "transport", fmt.Sprintf("%T", o.transport), "codec", o.codec.Name())
-	return n, nil
+	}
 }
 
 func newInstanceID() uint64 {
@@ -133,11 +145,6 @@ func (n *Node) AdvertiseAddr() string { return n.self.Addr }
 // Instance returns the random id this node drew when it started.
 func (n *Node) Instance() uint64 { return n.self.Instance }
 
-func (n *Node) isClosed() bool {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.table.closing
-}
 
 // hold keeps Close from finishing while a caller's goroutine may start
 // node goroutines. It fails once Close has begun.
@@ -199,82 +206,6 @@ func (n *Node) AddContext(ctx context.Context, addr string) error {
 		return ErrSelf
 	}
 	return err
-}
-
-// Send queues payload for the remote and returns; the payload is copied
-// first, so the caller may reuse it. If the remote's send queue is full,
-// Send waits up to the network timeout, then returns ErrSendTimeout. Send
-// to a remote that is not connected returns ErrUnknownRemote.
-func (n *Node) Send(to Remote, payload []byte) error {
-	return n.SendContext(context.Background(), to, payload)
-}
-
-// SendContext is Send with a context that bounds the wait for room in a
-// full send queue.
-func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error {
-	if len(payload) > n.opts.maxMessageSize {
-		return ErrMessageTooLarge
-	}
-	if to.p == nil || to.p.node != n {
-		return ErrUnknownRemote
-	}
-	l := to.p.link.Load()
-	if l == nil {
-		if n.isClosed() {
-			return ErrClosed
-		}
-		return ErrUnknownRemote
-	}
-	f := outFrame{data: newPayload(payload, 1)}
-	err := l.enqueue(ctx, f)
-	if err != nil {
-		f.drop()
-	}
-	return err
-}
-
-// Broadcast sends payload to every connected remote. A remote whose send
-// queue is full does not delay the others: the payload is queued at once
-// for every remote with room, and Broadcast then waits, for at most the
-// network timeout in all, for room in the other queues at once, queueing
-// the payload for each remote as soon as it has room. The error joins the
-// failures, if any, each naming its remote.
-func (n *Node) Broadcast(payload []byte) error {
-	return n.BroadcastContext(context.Background(), payload)
-}
-
-// BroadcastContext is Broadcast with a context that also bounds the wait
-// for room in full send queues.
-func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
-	if len(payload) > n.opts.maxMessageSize {
-		return ErrMessageTooLarge
-	}
-	n.mu.Lock()
-	if n.table.closing {
-		n.mu.Unlock()
-		return ErrClosed
-	}
-	links := n.table.links()
-	n.mu.Unlock()
-	if len(links) == 0 {
-		return nil
-	}
-	// One copy shared by every queue, each holding a reference; writers
-	// only read it, and the last to be done with it recycles it.
-	f := outFrame{data: newPayload(payload, len(links))}
-	full := links[:0]
-	for _, l := range links {
-		select {
-		case l.queue <- f:
-			l.queued()
-		default:
-			full = append(full, l)
-		}
-	}
-	if len(full) == 0 {
-		return nil
-	}
-	return enqueueAll(ctx, full, f, n.opts.networkTimeout)
 }
 
 // Remotes returns the connected remotes, sorted by address.

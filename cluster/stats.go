@@ -100,9 +100,9 @@ func (s *nodeStats) handshakeFailure(err error) {
 	}
 }
 
-// retire folds the counters of a link whose goroutines have stopped into
-// the node's totals.
-func (n *Node) retire(l *link) {
+// linkStopped folds the counters of a link whose goroutines have stopped
+// into the node's totals.
+func (n *Node) linkStopped(l *link) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if _, ok := n.links[l]; ok {
