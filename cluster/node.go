@@ -145,7 +145,6 @@ func (n *Node) AdvertiseAddr() string { return n.self.Addr }
 // Instance returns the random id this node drew when it started.
 func (n *Node) Instance() uint64 { return n.self.Instance }
 
-
 // hold keeps Close from finishing while a caller's goroutine may start
 // node goroutines. It fails once Close has begun.
 func (n *Node) hold() bool {
