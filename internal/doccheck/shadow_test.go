@@ -2,12 +2,8 @@ package doccheck
 
 import (
 	"go/ast"
-	"go/parser"
 	"go/token"
 	"go/types"
-	"io/fs"
-	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -16,36 +12,21 @@ import (
 // len, new, close, ...): a reader who sees max(a, b) or x.(any) should not
 // have to check which one is meant.
 func TestNoNameShadowsAPredeclaredOne(t *testing.T) {
-	root := filepath.Join("..", "..")
-	fset := token.NewFileSet()
-	check := func(id *ast.Ident) {
-		if id != nil && id.Name != "_" && types.Universe.Lookup(id.Name) != nil {
-			t.Errorf("%s: %q shadows the predeclared identifier", fset.Position(id.Pos()), id.Name)
-		}
-	}
-	fields := func(fl *ast.FieldList) {
-		if fl == nil {
-			return
-		}
-		for _, f := range fl.List {
-			for _, n := range f.Names {
-				check(n)
+	walkModule(t, true, func(fset *token.FileSet, f *ast.File) {
+		check := func(id *ast.Ident) {
+			if id != nil && id.Name != "_" && types.Universe.Lookup(id.Name) != nil {
+				t.Errorf("%s: %q shadows the predeclared identifier", fset.Position(id.Pos()), id.Name)
 			}
 		}
-	}
-	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && path != root && (strings.HasPrefix(d.Name(), ".") || d.Name() == "testdata") {
-			return filepath.SkipDir
-		}
-		if d.IsDir() || !strings.HasSuffix(path, ".go") {
-			return nil
-		}
-		f, err := parser.ParseFile(fset, path, nil, 0)
-		if err != nil {
-			return err
+		fields := func(fl *ast.FieldList) {
+			if fl == nil {
+				return
+			}
+			for _, f := range fl.List {
+				for _, n := range f.Names {
+					check(n)
+				}
+			}
 		}
 		ast.Inspect(f, func(n ast.Node) bool {
 			switch n := n.(type) {
@@ -81,9 +62,5 @@ func TestNoNameShadowsAPredeclaredOne(t *testing.T) {
 			}
 			return true
 		})
-		return nil
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 }
