@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
-	"sync/atomic"
+	"sync"
 	"syscall"
 	"time"
 
@@ -19,30 +19,19 @@ import (
 // the first Read returns data. It doubles as a version byte.
 const streamHeader byte = 0x01
 
-// session is one dialled QUIC connection: a connected UDP socket, the
-// quic-go Transport on it, and the connection.
+// session is one dialled QUIC connection on the transport's socket.
 type session struct {
-	pc  *connectedUDP
-	qtr *quicgo.Transport
-	qc  *quicgo.Conn
+	qc        *quicgo.Conn
+	stopWatch func() // ends the watch for ICMP errors from its peer
 }
 
 func (s *session) Alive() bool { return s.qc.Context().Err() == nil }
 
-// Close closes the connection, its quic-go Transport and its socket.
+// Close closes the connection, telling the peer.
 func (s *session) Close() error {
+	s.stopWatch()
 	s.qc.CloseWithError(0, "")
-	s.free()
 	return nil
-}
-
-func (s *session) free() {
-	if s.qtr != nil {
-		s.qtr.Close()
-	}
-	if s.pc != nil {
-		s.pc.Close()
-	}
 }
 
 // Dial opens a new stream to addr on the connection to addr, dialling one
@@ -71,8 +60,27 @@ func (t *Transport) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	return newConn(st, lease.Session().qc, false, lease.Release), nil
 }
 
-// dialSession makes a new QUIC connection to addr from a connected UDP
-// socket of its own.
+// socket returns the transport's dial socket, opening it on first use. A
+// failure (such as EMFILE) is not remembered: the next Dial tries again.
+func (t *Transport) socket() (*dialSocket, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return nil, closedErr("dial")
+	}
+	if t.sock == nil {
+		s, err := newDialSocket()
+		if err != nil {
+			return nil, err
+		}
+		t.sock = s
+	}
+	return t.sock, nil
+}
+
+// dialSession makes a new QUIC connection to addr from the transport's
+// socket. An ICMP error for its handshake packets (port or host
+// unreachable) ends the attempt at once.
 func (t *Transport) dialSession(ctx context.Context, addr string) (*session, error) {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -82,78 +90,54 @@ func (t *Transport) dialSession(ctx context.Context, addr string) (*session, err
 	if err != nil {
 		return nil, &net.OpError{Op: "dial", Net: "quic", Err: err}
 	}
-	uc, err := net.DialUDP("udp", nil, raddr)
+	sock, err := t.socket()
 	if err != nil {
-		return nil, wrapRefused(err, false)
+		return nil, err
 	}
-	s := &session{pc: &connectedUDP{uc: uc, raddr: raddr}}
-	s.qtr = &quicgo.Transport{Conn: s.pc}
-	s.qc, err = s.qtr.Dial(ctx, raddr, t.clientConfig(host), t.conf)
+	dctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	stop := sock.watch(raddr.AddrPort(), func(r icmpReport) {
+		if r.handshake && (r.errno == syscall.ECONNREFUSED || r.errno == syscall.EHOSTUNREACH || r.errno == syscall.ENETUNREACH) {
+			cancel(&net.OpError{Op: "dial", Net: "quic", Addr: raddr, Err: r.errno})
+		}
+	})
+	qc, err := sock.qtr.Dial(dctx, raddr, t.clientConfig(host), t.conf)
+	stop()
 	if err != nil {
-		s.free()
 		if ctx.Err() != nil {
 			return nil, &net.OpError{Op: "dial", Net: "quic", Addr: raddr, Err: ctx.Err()}
 		}
-		return nil, wrapRefused(&net.OpError{Op: "dial", Net: "quic", Addr: raddr, Err: err}, s.pc.refused.Load())
+		var op *net.OpError
+		if !errors.As(err, &op) {
+			err = &net.OpError{Op: "dial", Net: "quic", Addr: raddr, Err: err}
+		}
+		return nil, wrapRefused(err)
 	}
+	// A port-unreachable answer to a live connection's packets means the
+	// peer's socket is gone: close the connection now rather than when
+	// keep-alives time out.
+	var once sync.Once
+	s := &session{qc: qc}
+	s.stopWatch = sock.watch(raddr.AddrPort(), func(r icmpReport) {
+		if r.errno == syscall.ECONNREFUSED {
+			once.Do(func() { sock.closeConn(qc, "peer unreachable") })
+		}
+	})
 	return s, nil
 }
 
-// wrapRefused marks err as refused if the socket saw ICMP port unreachable
-// (ECONNREFUSED) or the handshake got no answer at all.
-func wrapRefused(err error, sawRefused bool) error {
-	var hto *quicgo.HandshakeTimeoutError
-	if sawRefused || errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &hto) {
+// wrapRefused marks a handshake's error as refused if an ICMP port
+// unreachable answered (ECONNREFUSED) or nothing answered at all: quic-go
+// then reports an IdleTimeoutError after HandshakeIdleTimeout, or a
+// HandshakeTimeoutError if some packets came but the handshake did not
+// finish in twice that.
+func wrapRefused(err error) error {
+	var (
+		hto  *quicgo.HandshakeTimeoutError
+		idle *quicgo.IdleTimeoutError
+	)
+	if errors.Is(err, syscall.ECONNREFUSED) || errors.As(err, &hto) || errors.As(err, &idle) {
 		return connpool.Refused(err)
 	}
 	return err
 }
-
-// connectedUDP presents a connected UDP socket as a net.PacketConn for
-// quic-go. A connected socket is what makes a dial to a closed port fail
-// fast: the kernel reports the ICMP port-unreachable answer as
-// ECONNREFUSED on the next receive, which ends the quic-go Transport and
-// the handshake at once. It deliberately lacks ReadMsgUDP/WriteMsgUDP, so
-// quic-go uses plain reads and writes (a connected socket refuses
-// addressed writes).
-type connectedUDP struct {
-	uc      *net.UDPConn
-	raddr   *net.UDPAddr
-	refused atomic.Bool
-}
-
-func (c *connectedUDP) note(err error) {
-	if errors.Is(err, syscall.ECONNREFUSED) {
-		c.refused.Store(true)
-	}
-}
-
-// ReadFrom reads one datagram from the connected peer.
-func (c *connectedUDP) ReadFrom(b []byte) (int, net.Addr, error) {
-	n, err := c.uc.Read(b)
-	if err != nil {
-		c.note(err)
-		return n, nil, err
-	}
-	return n, c.raddr, nil
-}
-
-// WriteTo writes one datagram to the connected peer; addr is ignored.
-func (c *connectedUDP) WriteTo(b []byte, _ net.Addr) (int, error) {
-	n, err := c.uc.Write(b)
-	c.note(err)
-	return n, err
-}
-
-func (c *connectedUDP) Close() error                       { return c.uc.Close() }
-func (c *connectedUDP) LocalAddr() net.Addr                { return c.uc.LocalAddr() }
-func (c *connectedUDP) SetDeadline(t time.Time) error      { return c.uc.SetDeadline(t) }
-func (c *connectedUDP) SetReadDeadline(t time.Time) error  { return c.uc.SetReadDeadline(t) }
-func (c *connectedUDP) SetWriteDeadline(t time.Time) error { return c.uc.SetWriteDeadline(t) }
-func (c *connectedUDP) SetReadBuffer(n int) error          { return c.uc.SetReadBuffer(n) }
-func (c *connectedUDP) SetWriteBuffer(n int) error         { return c.uc.SetWriteBuffer(n) }
-
-// SyscallConn lets quic-go size the socket buffers and set the DF bit.
-func (c *connectedUDP) SyscallConn() (syscall.RawConn, error) { return c.uc.SyscallConn() }
-
-var _ net.PacketConn = (*connectedUDP)(nil)

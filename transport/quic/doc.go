@@ -26,13 +26,15 @@
 //
 // # Connections and streams
 //
-// The first Dial to an address opens a QUIC connection from a connected UDP
-// socket of its own; later Dials to that address open streams on it.
-// Concurrent first Dials wait for the same handshake rather than racing to
-// make two connections. A connection that has died (the peer closed it, or
-// it idled out because keep-alives went unanswered) is forgotten, and its
-// socket freed, when its last stream is closed or when the next Dial finds
-// it dead, which then makes a new one.
+// Every connection a Transport dials goes out from one UDP socket, opened
+// by the first Dial and closed by Transport.Close, so a node holds one
+// descriptor for all its peers. The first Dial to an address opens a QUIC
+// connection; later Dials to that address open streams on it. Concurrent
+// first Dials wait for the same handshake rather than racing to make two
+// connections. A connection that has died (the peer closed it, it idled
+// out because keep-alives went unanswered, or the peer's port answered
+// with an ICMP port unreachable) is forgotten when its last stream is
+// closed or when the next Dial finds it dead, which then makes a new one.
 //
 // A connection is in use while a conn dialled on it is open. Once the last
 // one is closed the connection stays for WithIdleConnTimeout
@@ -68,13 +70,27 @@
 // # Refused dials
 //
 // A Dial where nothing listens fails with an error matching
-// transport.ErrRefused. Because each connection has a connected UDP socket,
-// the kernel turns the ICMP port-unreachable reply into ECONNREFUSED, which
-// ends the attempt within a round trip (about a millisecond on loopback).
-// Where ICMP is filtered the handshake times out instead, after
-// WithHandshakeTimeout (DefaultHandshakeTimeout, 3 s) without an answer;
-// that too is reported as ErrRefused (the quic-go HandshakeTimeoutError is
-// kept beneath).
+// transport.ErrRefused (and syscall.ECONNREFUSED when an ICMP answer said
+// so). quic-go does not look for ICMP errors, and an unconnected UDP socket
+// hears of them only when asked: on Linux the dial socket sets IP_RECVERR
+// (and IPV6_RECVERR), which makes the kernel fail the socket's next read
+// or write with the error and queue it, with the address it concerns. The
+// transport absorbs that failure (quic-go would take it as fatal to every
+// connection on the socket), reads the queue and ends the handshake to
+// that address at once; an ICMP error for one peer never disturbs the
+// connections to others, and a port unreachable for a live connection's
+// packets closes that connection. Where no ICMP answer comes (it is
+// filtered, or on systems other than Linux, where unconnected sockets
+// never see one) the Dial fails after WithHandshakeTimeout
+// (DefaultHandshakeTimeout, 3 s) without an answer, also as ErrRefused,
+// with quic-go's timeout error beneath.
+//
+// Time until a dial to a closed loopback port fails (BenchmarkDialRefused,
+// Linux, 2 cores): one socket with the error queue read, as Dial does,
+// 0.20 ms; a connected socket per remote, as Dial did before, 0.27 ms; one
+// socket handed to quic-go as is, 3001 ms (the handshake timeout). One
+// socket costs nothing in refusal time and saves a descriptor and a
+// quic-go Transport (with its reading goroutine) per remote.
 //
 // quic-go may log once per process that it could not enlarge the UDP
 // socket buffers; set QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING=true to

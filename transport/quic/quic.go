@@ -136,6 +136,7 @@ type Transport struct {
 
 	mu        sync.Mutex
 	closed    bool
+	sock      *dialSocket // opened by the first Dial
 	listeners map[*listener]struct{}
 }
 
@@ -220,6 +221,13 @@ func (t *Transport) Close() error {
 		l.Close()
 	}
 	t.pool.Close()
+	t.mu.Lock()
+	sock := t.sock
+	t.sock = nil
+	t.mu.Unlock()
+	if sock != nil {
+		sock.close()
+	}
 	return nil
 }
 
