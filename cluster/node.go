@@ -72,9 +72,12 @@ func New(addr string, opts ...Option) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cluster: listen %s: %w", addr, err)
 	}
-	adv := o.advertiseAddr
+	adv, iface := o.advertiseAddr, ""
 	if adv == "" {
-		adv = ln.Addr().String()
+		if adv, iface, err = advertiseAddr(ln.Addr().String(), o.interfaces); err != nil {
+			ln.Close()
+			return nil, err
+		}
 		if len(adv) > wire.MaxAddr {
 			ln.Close()
 			return nil, fmt.Errorf("cluster: listen address %q is too long to advertise", adv)
@@ -105,6 +108,9 @@ func New(addr string, opts ...Option) (*Node, error) {
 	go n.events.run()
 	n.wg.Go(n.acceptLoop)
 	n.wg.Go(n.maintain)
+	if iface != "" {
+		n.log.Info("listening on a wildcard; advertising an address of this host", "listen", ln.Addr().String(), "advertise", adv, "interface", iface)
+	}
 	n.log.Info("node started", "instance", n.self.Instance, "transport", fmt.Sprintf("%T", o.transport), "codec", o.codec.Name())
 	return n, nil
 }

@@ -3,7 +3,6 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
-	"net"
 	"time"
 
 	"github.com/peerkit/peerkit/codec"
@@ -56,7 +55,8 @@ type options struct {
 	advertiseAddr     string
 	secret            []byte
 	meta              []byte
-	capabilities      byte // announced in the hello; tests set unknown bits
+	capabilities      byte                       // announced in the hello; tests set unknown bits
+	interfaces        func() ([]hostAddr, error) // this host's addresses; tests replace it
 }
 
 func defaultOptions() options {
@@ -75,6 +75,7 @@ func defaultOptions() options {
 		tombstoneTTL:    DefaultTombstoneTTL,
 		maxTombstones:   DefaultMaxTombstones,
 		capabilities:    wire.Capabilities,
+		interfaces:      interfaceAddrs,
 	}
 }
 
@@ -264,12 +265,20 @@ func WithTombstoneTTL(d time.Duration) Option {
 }
 
 // WithAdvertiseAddr sets the address other nodes should dial to reach this
-// node (default: the listener's address). Set it when listening on a
-// wildcard address or behind a NAT.
+// node. By default a node advertises its listener's address, except that
+// on a wildcard (0.0.0.0, ::, or an empty host) it advertises an address
+// of an up, non-loopback interface of this host, and logs which: a private
+// IPv4 address if there is one, else another IPv4 address, and IPv6 only
+// where the host has no IPv4 address. New fails if there is none. Set it behind a NAT, or to choose among several
+// interfaces. A wildcard host or port 0 is an error: no other host can
+// dial them.
 func WithAdvertiseAddr(addr string) Option {
 	return func(o *options) error {
-		if _, _, err := net.SplitHostPort(addr); err != nil || len(addr) > wire.MaxAddr {
-			return fmt.Errorf("cluster: WithAdvertiseAddr: %q is not host:port of at most %d bytes", addr, wire.MaxAddr)
+		if err := checkAdvertise(addr); err != nil {
+			return fmt.Errorf("cluster: WithAdvertiseAddr: %v", err)
+		}
+		if len(addr) > wire.MaxAddr {
+			return fmt.Errorf("cluster: WithAdvertiseAddr: %q is longer than %d bytes", addr, wire.MaxAddr)
 		}
 		o.advertiseAddr = addr
 		return nil
