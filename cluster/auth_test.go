@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/peerkit/peerkit/codec"
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/internal/wire"
 	"github.com/peerkit/peerkit/transport/memory"
 	"github.com/peerkit/peerkit/transport/tcp"
@@ -326,7 +326,7 @@ func TestImpostorListenerCannotFakeAccept(t *testing.T) {
 // honest nodes fails authentication. Without a secret the same relay is
 // transparent, which shows that it is the binding that stops it.
 func TestTLSRelayFailsAuthentication(t *testing.T) {
-	conf, err := testcert.InsecureConfig()
+	conf, err := selfsigned.InsecureConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,10 +2,82 @@ package cluster
 
 import "sync"
 
+// EventKind says what an Event reports.
+type EventKind uint8
+
+// Event kinds.
+const (
+	// EventAdded: a remote was added (connected, or reconnected).
+	EventAdded EventKind = iota + 1
+	// EventRemoved: a remote was removed; Event.Reason says why.
+	EventRemoved
+	// EventMetaChanged: a connected remote's metadata changed
+	// (Remote.Meta returns the new value).
+	EventMetaChanged
+)
+
+// String returns the kind's name: "added", "removed" or "meta".
+func (k EventKind) String() string {
+	switch k {
+	case EventAdded:
+		return "added"
+	case EventRemoved:
+		return "removed"
+	case EventMetaChanged:
+		return "meta"
+	}
+	return "unknown"
+}
+
+// Reason says why a remote was removed.
+type Reason uint8
+
+// Removal reasons.
+const (
+	// ReasonLeft: the remote said goodbye (its Close or CloseRemote). It
+	// is not redialled.
+	ReasonLeft Reason = iota + 1
+	// ReasonLost: the link ended without a goodbye: the remote crashed,
+	// the connection was reset, or the remote was silent past the network
+	// timeout. It is redialled with backoff (Event.Err says what ended the
+	// link).
+	ReasonLost
+	// ReasonReplaced: a restarted instance of the remote answered at its
+	// address; an EventAdded for the new instance follows.
+	ReasonReplaced
+	// ReasonClosed: this node let the remote go (CloseRemote).
+	ReasonClosed
+)
+
+// String returns the reason's name: "left", "lost", "replaced" or
+// "closed".
+func (r Reason) String() string {
+	switch r {
+	case ReasonLeft:
+		return "left"
+	case ReasonLost:
+		return "lost"
+	case ReasonReplaced:
+		return "replaced"
+	case ReasonClosed:
+		return "closed"
+	}
+	return "unknown"
+}
+
+// Event is one change of the membership, as OnEvent reports it.
+type Event struct {
+	Kind   EventKind
+	Remote Remote
+	// Reason is why the remote was removed (EventRemoved only).
+	Reason Reason
+	// Err is what ended the link of a lost remote (ReasonLost only).
+	Err error
+}
+
 // event is one membership change, queued in the order it happened.
 type event struct {
-	added   bool     // RemoteAdded if true, RemoteRemoved if false
-	remote  Remote   // the remote added or removed
+	Event
 	remotes []Remote // the membership right after the change
 }
 
@@ -18,6 +90,7 @@ type dispatcher struct {
 	added   []func(Remote)
 	removed []func(Remote)
 	changed []func([]Remote)
+	all     []func(Event)
 	closed  bool
 	wake    chan struct{} // capacity 1: "the queue may be non-empty"
 	done    chan struct{} // closed when run returns
@@ -49,7 +122,7 @@ func (d *dispatcher) push(e event) {
 func (d *dispatcher) wants() (listened, snapshot bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return len(d.added)+len(d.removed)+len(d.changed) > 0, len(d.changed) > 0
+	return len(d.added)+len(d.removed)+len(d.changed)+len(d.all) > 0, len(d.changed) > 0
 }
 
 func (d *dispatcher) onAdded(f func(Remote)) {
@@ -61,6 +134,12 @@ func (d *dispatcher) onAdded(f func(Remote)) {
 func (d *dispatcher) onRemoved(f func(Remote)) {
 	d.mu.Lock()
 	d.removed = append(d.removed, f)
+	d.mu.Unlock()
+}
+
+func (d *dispatcher) onEvent(f func(Event)) {
+	d.mu.Lock()
+	d.all = append(d.all, f)
 	d.mu.Unlock()
 }
 
@@ -102,16 +181,25 @@ func (d *dispatcher) run() {
 			if len(d.queue) == 0 {
 				d.queue = nil // let the backing array go
 			}
-			single, changed := d.removed, d.changed
-			if e.added {
+			var single []func(Remote)
+			changed, all := d.changed, d.all
+			switch e.Kind {
+			case EventAdded:
 				single = d.added
+			case EventRemoved:
+				single = d.removed
+			default:
+				changed = nil // the membership did not change
 			}
 			d.mu.Unlock()
 			for _, f := range single {
-				f(e.remote)
+				f(e.Remote)
 			}
 			for _, f := range changed {
 				f(e.remotes)
+			}
+			for _, f := range all {
+				f(e.Event)
 			}
 		}
 	}

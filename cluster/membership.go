@@ -53,8 +53,8 @@ func (n *Node) applyLocked(acts []action) []action {
 	rest := acts[:0]
 	for _, a := range acts {
 		switch a.kind {
-		case actAdded, actRemoved:
-			n.events.push(event{added: a.kind == actAdded, remote: Remote{a.peer}, remotes: a.remotes})
+		case actEvent:
+			n.events.push(event{Event: a.event, remotes: a.remotes})
 		case actUp:
 			close(n.upCh)
 			n.upCh = make(chan struct{})
@@ -133,7 +133,7 @@ func (n *Node) stopTimersLocked() {
 // still live, the remote is lost: removed ungracefully and redialled.
 func (n *Node) linkDown(l *link, cause error) {
 	var lost bool
-	n.step(func(t *table, now time.Time) { lost = t.linkDown(l, now) })
+	n.step(func(t *table, now time.Time) { lost = t.linkDown(l, cause, now) })
 	if lost {
 		n.log.Info("remote lost", "remote", l.peer.addr, "instance", l.peer.instance, "err", cause)
 	}
@@ -149,11 +149,14 @@ func (n *Node) remoteLeft(l *link) {
 
 // handleControl applies a control message received on l.
 func (n *Node) handleControl(l *link, c *wire.Control) {
-	if c.MetaSet && len(c.Meta) <= wire.MaxMeta {
-		meta := c.Meta
-		l.peer.meta.Store(&meta)
+	metaSet := c.MetaSet && len(c.Meta) <= wire.MaxMeta
+	if !metaSet && len(c.Peers) == 0 {
+		return // a repeated view that names nobody: nothing to do
 	}
-	if len(c.Peers) > 0 {
-		n.step(func(t *table, now time.Time) { t.gossip(c.Peers, now) })
-	}
+	n.step(func(t *table, now time.Time) {
+		if metaSet {
+			t.meta(l, c.Meta)
+		}
+		t.gossip(c.Peers, now)
+	})
 }

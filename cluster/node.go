@@ -236,6 +236,14 @@ func (n *Node) RemoteRemoved(f func(Remote)) { n.events.onRemoved(f) }
 // for how callbacks run.
 func (n *Node) RemoteChanged(f func([]Remote)) { n.events.onChanged(f) }
 
+// OnEvent registers f to run on every membership event: a remote added, a
+// remote removed with the reason (it left, was lost, was replaced by a
+// restarted instance, or was closed here), and a change of a connected
+// remote's metadata. It runs after the callbacks of RemoteAdded,
+// RemoteRemoved and RemoteChanged for the same event. See RemoteAdded for
+// how callbacks run.
+func (n *Node) OnEvent(f func(Event)) { n.events.onEvent(f) }
+
 // CloseRemote closes the link to r gracefully: queued messages are sent,
 // then a goodbye; neither side reconnects, and gossip from other nodes
 // does not bring r back (until an explicit Add on either side). It also

@@ -55,7 +55,7 @@ func (t *table) dialed(h *wire.Hello, mk func(*peer) *link, now time.Time) *link
 		if e.link.peer.instance == h.Instance {
 			return nil
 		}
-		t.do(action{kind: actDrop, link: t.detach(e, now), cause: errReplaced})
+		t.do(action{kind: actDrop, link: t.detach(e, now, ReasonReplaced, nil), cause: errReplaced})
 	}
 	l := mk(t.peerFor(e, h))
 	t.attach(e, l, now)
@@ -126,14 +126,14 @@ func (t *table) admit(h *wire.Hello, mk func(*peer) *link, now time.Time) (*link
 	return l, wire.VerdictAccept, ""
 }
 
-// linkDown is l shutting down. If it was still live, its remote is lost:
-// removed ungracefully, and redialled with backoff.
-func (t *table) linkDown(l *link, now time.Time) (lost bool) {
+// linkDown is l shutting down, for cause. If it was still live, its remote
+// is lost: removed ungracefully, and redialled with backoff.
+func (t *table) linkDown(l *link, cause error, now time.Time) (lost bool) {
 	e := t.remotes[l.peer.addr]
 	if e == nil || e.link != l {
 		return false
 	}
-	t.detach(e, now)
+	t.detach(e, now, ReasonLost, cause)
 	if t.closing {
 		t.gc(e)
 		return false
@@ -150,7 +150,7 @@ func (t *table) goodbye(l *link, now time.Time) {
 	if e == nil || e.link != l {
 		return
 	}
-	t.detach(e, now)
+	t.detach(e, now, ReasonLeft, nil)
 	t.tombstone(e.addr, l.peer.instance, now)
 	e.lost, e.timer = false, 0
 	t.gc(e)
@@ -165,7 +165,7 @@ func (t *table) closeRemote(p *peer, now time.Time) bool {
 		return false
 	}
 	if e.link != nil {
-		t.do(action{kind: actLeave, link: t.detach(e, now)})
+		t.do(action{kind: actLeave, link: t.detach(e, now, ReasonClosed, nil)})
 	}
 	e.lost, e.timer = false, 0
 	t.tombstone(e.addr, p.instance, now)
@@ -182,7 +182,7 @@ func (t *table) close(graceful bool, now time.Time) {
 		if e.link == nil {
 			continue
 		}
-		l := t.detach(e, now)
+		l := t.detach(e, now, ReasonClosed, nil) // no event: the node is closing
 		if graceful {
 			t.do(action{kind: actLeave, link: l})
 		} else {
@@ -314,4 +314,12 @@ func (t *table) buried(addr string, instance uint64, now time.Time) bool {
 		return false
 	}
 	return tb.instance == instance
+}
+
+// meta is a metadata update received on l; one from a link no longer
+// live is stale.
+func (t *table) meta(l *link, meta []byte) {
+	if e := t.remotes[l.peer.addr]; e != nil && e.link == l {
+		t.setMeta(l.peer, meta, true)
+	}
 }

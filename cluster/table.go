@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"bytes"
 	"cmp"
 	"slices"
 	"time"
@@ -106,16 +107,15 @@ type tombstone struct {
 type actionKind uint8
 
 const (
-	actDial    actionKind = iota + 1 // dial addr as dial (the table registered it)
-	actVerify                        // dial addr back to check a claim on it
-	actLeave                         // close link gracefully: queued messages, then a goodbye
-	actDrop                          // shut link down at once, for cause
-	actAdded                         // tell the callbacks peer was added
-	actRemoved                       // tell the callbacks peer was removed
-	actArm                           // arm redial timer gen for addr, to fire after
-	actView                          // send the view to link (anti-entropy)
-	actGiveUp                        // addr was lost and is redialled no more
-	actUp                            // a link to addr came up (wakes waiters)
+	actDial   actionKind = iota + 1 // dial addr as dial (the table registered it)
+	actVerify                       // dial addr back to check a claim on it
+	actLeave                        // close link gracefully: queued messages, then a goodbye
+	actDrop                         // shut link down at once, for cause
+	actEvent                        // tell the callbacks event
+	actArm                          // arm redial timer gen for addr, to fire after
+	actView                         // send the view to link (anti-entropy)
+	actGiveUp                       // addr was lost and is redialled no more
+	actUp                           // a link to addr came up (wakes waiters)
 )
 
 // action is one thing the node must do. Which fields are set depends on
@@ -129,7 +129,8 @@ type action struct {
 	cause   error
 	after   time.Duration
 	gen     uint64
-	remotes []Remote // with actAdded and actRemoved, if snapshots are wanted
+	event   Event
+	remotes []Remote // with actEvent, if snapshots are wanted
 }
 
 func newTable(cfg tableConfig) *table {
@@ -163,7 +164,7 @@ func (t *table) gc(e *entry) {
 }
 
 // emit queues a membership event, if anyone listens.
-func (t *table) emit(kind actionKind, p *peer) {
+func (t *table) emit(ev Event) {
 	if t.closing {
 		return
 	}
@@ -171,7 +172,7 @@ func (t *table) emit(kind actionKind, p *peer) {
 	if !listened {
 		return
 	}
-	a := action{kind: kind, peer: p}
+	a := action{kind: actEvent, event: ev}
 	if snapshot {
 		a.remotes = t.members()
 	}
@@ -187,16 +188,17 @@ func (t *table) attach(e *entry, l *link, now time.Time) {
 	l.peer.link.Store(l)
 	// The remote's first frame from us is our view of the cluster.
 	l.first = &wire.Control{Peers: t.view(e.addr)}
-	t.emit(actAdded, l.peer)
+	t.emit(Event{Kind: EventAdded, Remote: Remote{l.peer}})
 	t.do(action{kind: actUp, addr: e.addr})
 }
 
-// detach removes e's live link from the membership and returns it.
-func (t *table) detach(e *entry, now time.Time) *link {
+// detach removes e's live link from the membership, for reason (and err,
+// if it was lost), and returns it.
+func (t *table) detach(e *entry, now time.Time, reason Reason, err error) *link {
 	l := e.link
 	e.link, e.since = nil, now
 	l.peer.link.Store(nil)
-	t.emit(actRemoved, l.peer)
+	t.emit(Event{Kind: EventRemoved, Remote: Remote{l.peer}, Reason: reason, Err: err})
 	return l
 }
 
@@ -204,8 +206,7 @@ func (t *table) detach(e *entry, now time.Time) *link {
 // is the same (a reconnect keeps its Remote value).
 func (t *table) peerFor(e *entry, h *wire.Hello) *peer {
 	if e.peer != nil && e.peer.instance == h.Instance {
-		meta := h.Meta
-		e.peer.meta.Store(&meta)
+		t.setMeta(e.peer, h.Meta, false)
 		return e.peer
 	}
 	return t.cfg.newPeer(h.Addr, h.Instance, h.Meta)
@@ -261,4 +262,17 @@ func (t *table) view(except string) []wire.Peer {
 		}
 	}
 	return ps
+}
+
+// setMeta makes meta p's metadata, telling the callbacks if it changed
+// while p is connected (up: p's link is live).
+func (t *table) setMeta(p *peer, meta []byte, up bool) {
+	old := p.meta.Load()
+	if old != nil && bytes.Equal(*old, meta) {
+		return
+	}
+	p.meta.Store(&meta)
+	if up {
+		t.emit(Event{Kind: EventMetaChanged, Remote: Remote{p}})
+	}
 }

@@ -60,10 +60,16 @@ func (h *tableHarness) record() []string {
 			s = "leave " + a.link.peer.addr
 		case actDrop:
 			s = fmt.Sprintf("drop %s#%d (%v)", a.link.peer.addr, a.link.peer.instance, a.cause)
-		case actAdded:
-			s = fmt.Sprintf("+%s#%d", a.peer.addr, a.peer.instance)
-		case actRemoved:
-			s = fmt.Sprintf("-%s#%d", a.peer.addr, a.peer.instance)
+		case actEvent:
+			p := a.event.Remote.p
+			switch a.event.Kind {
+			case EventAdded:
+				s = fmt.Sprintf("+%s#%d", p.addr, p.instance)
+			case EventRemoved:
+				s = fmt.Sprintf("-%s#%d %s", p.addr, p.instance, a.event.Reason)
+			case EventMetaChanged:
+				s = fmt.Sprintf("meta %s#%d %q", p.addr, p.instance, *p.meta.Load())
+			}
 		case actArm:
 			s = fmt.Sprintf("arm %s %v", a.addr, a.after)
 		case actView:
@@ -176,7 +182,7 @@ func TestTableDialed(t *testing.T) {
 	if l == nil || h.tb.remotes["a:1"].link != l {
 		t.Fatal("the new instance's link is not live")
 	}
-	expect(t, "replace", h.record(), "-a:1#10", "drop a:1#10 (replaced by a new instance)", "+a:1#11")
+	expect(t, "replace", h.record(), "-a:1#10 replaced", "drop a:1#10 (replaced by a new instance)", "+a:1#11")
 	if old.peer.link.Load() != nil || l.peer.link.Load() != l {
 		t.Fatal("the peers' live-link pointers were not updated")
 	}
@@ -185,7 +191,7 @@ func TestTableDialed(t *testing.T) {
 		t.Fatalf("state %s after the verify dial ended", h.state("a:1"))
 	}
 	// A reconnect of the same instance keeps its Remote.
-	h.tb.linkDown(l, t0)
+	h.tb.linkDown(l, errSilent, t0)
 	h.record()
 	if l2 := h.tb.dialed(hello("a:1", 11, 0), mkLink, t0); l2 == nil || l2.peer != l.peer {
 		t.Fatal("a reconnect of the same instance made a new Remote")
@@ -197,10 +203,10 @@ func TestTableDialed(t *testing.T) {
 func TestTableRedial(t *testing.T) {
 	h := newHarness(t, func(c *tableConfig) { c.reconnectAttempts = 2 })
 	l := h.up("a:1", 10)
-	if !h.tb.linkDown(l, t0) {
+	if !h.tb.linkDown(l, errSilent, t0) {
 		t.Fatal("a live link going down did not lose its remote")
 	}
-	expect(t, "lost", h.record(), "-a:1#10", "arm a:1 1s")
+	expect(t, "lost", h.record(), "-a:1#10 lost", "arm a:1 1s")
 	if h.state("a:1") != "backoff" {
 		t.Fatalf("state %s, want backoff", h.state("a:1"))
 	}
@@ -225,7 +231,7 @@ func TestTableRedial(t *testing.T) {
 
 	// Back before the timer: the timer is stale then.
 	l = h.up("b:1", 20)
-	h.tb.linkDown(l, t0)
+	h.tb.linkDown(l, errSilent, t0)
 	h.record()
 	gen = h.tb.remotes["b:1"].timer
 	h.up("b:1", 20)
@@ -234,7 +240,7 @@ func TestTableRedial(t *testing.T) {
 
 	// Verdict gone on a redial: tombstoned, redialled no more.
 	l = h.tb.remotes["b:1"].link
-	h.tb.linkDown(l, t0)
+	h.tb.linkDown(l, errSilent, t0)
 	h.record()
 	h.tb.timerFired("b:1", h.tb.remotes["b:1"].timer)
 	h.record()
@@ -251,7 +257,7 @@ func TestTableTombstones(t *testing.T) {
 	h := newHarness(t)
 	l := h.up("a:1", 10)
 	h.tb.goodbye(l, t0)
-	expect(t, "goodbye", h.record(), "-a:1#10")
+	expect(t, "goodbye", h.record(), "-a:1#10 left")
 	h.tb.gossip([]wire.Peer{{Addr: "a:1", Instance: 10}}, t0)
 	expect(t, "gossip of a tombstoned incarnation", h.record())
 	h.tb.gossip([]wire.Peer{{Addr: "a:1", Instance: 11}}, t0)
@@ -266,7 +272,7 @@ func TestTableTombstones(t *testing.T) {
 	if !h.tb.closeRemote(b.peer, t0) {
 		t.Fatal("closeRemote of a live remote failed")
 	}
-	expect(t, "CloseRemote", h.record(), "-b:1#20", "leave b:1")
+	expect(t, "CloseRemote", h.record(), "-b:1#20 closed", "leave b:1")
 	if h.tb.closeRemote(b.peer, t0) {
 		t.Fatal("closeRemote of a closed remote succeeded")
 	}
@@ -335,7 +341,7 @@ func TestTableClose(t *testing.T) {
 		h := newHarness(t)
 		h.up("a:1", 10)
 		l := h.up("b:1", 20)
-		h.tb.linkDown(l, t0)
+		h.tb.linkDown(l, errSilent, t0)
 		h.record()
 		gen := h.tb.remotes["b:1"].timer
 		h.tb.close(graceful, t0)
@@ -380,5 +386,31 @@ func TestTableRandomLinkIsUniform(t *testing.T) {
 	}
 	if l := newHarness(t).tb.randomLink(); l != nil {
 		t.Fatal("picked a link where none is live")
+	}
+}
+
+// Metadata: a change on a live link is an event; the same value again (as
+// anti-entropy repeats it) is not; a reconnect with new metadata in its
+// hello is the added event, with the new value.
+func TestTableMetaChanges(t *testing.T) {
+	h := newHarness(t)
+	l := h.up("a:1", 10)
+	h.tb.meta(l, []byte("zone=b"))
+	expect(t, "change", h.record(), `meta a:1#10 "zone=b"`)
+	h.tb.meta(l, []byte("zone=b"))
+	expect(t, "same again", h.record())
+	h.tb.linkDown(l, errSilent, t0)
+	h.record()
+	h2 := hello("a:1", 10, 0)
+	h2.Meta = []byte("zone=c")
+	l2 := h.tb.dialed(h2, mkLink, t0)
+	expect(t, "reconnect", h.record(), "+a:1#10")
+	if m := string(*l2.peer.meta.Load()); m != "zone=c" {
+		t.Fatalf("meta %q after the reconnect, want zone=c", m)
+	}
+	h.tb.meta(l, []byte("stale")) // the old link is no longer live
+	expect(t, "old link", h.record())
+	if m := string(*l2.peer.meta.Load()); m != "zone=c" {
+		t.Fatalf("a stale link's update changed the meta to %q", m)
 	}
 }

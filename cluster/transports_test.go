@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/memory"
 	"github.com/peerkit/peerkit/transport/mux"
@@ -30,7 +30,7 @@ type transportCase struct {
 
 func tlsConfig(t *testing.T) *tls.Config {
 	t.Helper()
-	c, err := testcert.InsecureConfig()
+	c, err := selfsigned.InsecureConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

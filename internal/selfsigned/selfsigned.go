@@ -1,7 +1,7 @@
-// Package testcert generates throwaway self-signed certificates for tests
+// Package selfsigned generates throwaway self-signed certificates for tests
 // and local development. Nothing it produces is suitable for production:
 // the client configurations it returns skip certificate verification.
-package testcert
+package selfsigned
 
 import (
 	"crypto/ecdsa"
@@ -21,11 +21,11 @@ import (
 func Certificate() (tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("testcert: generate key: %w", err)
+		return tls.Certificate{}, fmt.Errorf("selfsigned: generate key: %w", err)
 	}
 	serial, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 62))
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("testcert: serial: %w", err)
+		return tls.Certificate{}, fmt.Errorf("selfsigned: serial: %w", err)
 	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
@@ -42,11 +42,11 @@ func Certificate() (tls.Certificate, error) {
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("testcert: create certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("selfsigned: create certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("testcert: parse certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("selfsigned: parse certificate: %w", err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
