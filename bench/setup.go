@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/peerkit/peerkit/cluster"
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/memory"
 	"github.com/peerkit/peerkit/transport/mux"
@@ -53,7 +53,7 @@ func IsTransport(name string) bool { return slices.Contains(Transports(), name) 
 // IsReference reports whether name is one of References.
 func IsReference(name string) bool { return slices.Contains(References(), name) }
 
-var tlsConf = sync.OnceValues(testcert.InsecureConfig)
+var tlsConf = sync.OnceValues(selfsigned.InsecureConfig)
 
 // TLSConfig returns the process's throwaway TLS configuration (self-signed,
 // verification skipped: loopback benchmarks only).

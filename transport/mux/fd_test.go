@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/peerkit/peerkit/internal/fdtest"
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport/mux"
 )
 
@@ -12,7 +12,7 @@ import (
 // a TCP conn arrives; once they are back, a new Dial must be accepted. Not
 // parallel: it changes a limit of the process.
 func TestAcceptSurvivesEMFILE(t *testing.T) {
-	conf, err := testcert.VerifiedConfig()
+	conf, err := selfsigned.VerifiedConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/hashicorp/yamux"
 	"go.uber.org/goleak"
 
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/mux"
 	"github.com/peerkit/peerkit/transport/transporttest"
@@ -39,7 +39,7 @@ func factory(opts ...mux.Option) transporttest.Factory {
 func TestConformance(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) { transporttest.Run(t, factory()) })
 	t.Run("TLS", func(t *testing.T) {
-		conf, err := testcert.VerifiedConfig()
+		conf, err := selfsigned.VerifiedConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,7 +181,7 @@ func TestClosedTransport(t *testing.T) {
 }
 
 func TestTLSState(t *testing.T) {
-	conf, err := testcert.VerifiedConfig()
+	conf, err := selfsigned.VerifiedConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

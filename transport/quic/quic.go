@@ -13,7 +13,7 @@ import (
 	quicgo "github.com/quic-go/quic-go"
 
 	"github.com/peerkit/peerkit/internal/connpool"
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 )
 
@@ -121,7 +121,7 @@ func WithLogger(log *slog.Logger) Option {
 // impersonate a peer that uses it. The name says so on purpose: New never
 // falls back to it.
 func InsecureLocalTLS() (*tls.Config, error) {
-	return testcert.InsecureConfig()
+	return selfsigned.InsecureConfig()
 }
 
 // Transport opens one QUIC connection per remote address and one stream

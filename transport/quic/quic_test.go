@@ -14,7 +14,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/quic"
 	"github.com/peerkit/peerkit/transport/transporttest"
@@ -49,7 +49,7 @@ func TestConformance(t *testing.T) {
 		})
 	})
 	t.Run("Verified", func(t *testing.T) {
-		conf, err := testcert.VerifiedConfig()
+		conf, err := selfsigned.VerifiedConfig()
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/peerkit/peerkit/internal/fdtest"
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport/tcp"
 )
 
@@ -13,7 +13,7 @@ import (
 // TCP returns the error to the caller's loop; with TLS the listener's own
 // loop must retry it. Not parallel: it changes a limit of the process.
 func TestAcceptSurvivesEMFILE(t *testing.T) {
-	conf, err := testcert.VerifiedConfig()
+	conf, err := selfsigned.VerifiedConfig()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"github.com/peerkit/peerkit/internal/testcert"
+	"github.com/peerkit/peerkit/internal/selfsigned"
 	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/tcp"
 	"github.com/peerkit/peerkit/transport/transporttest"
@@ -32,7 +32,7 @@ func factory(opts ...tcp.Option) transporttest.Factory {
 func TestConformance(t *testing.T) {
 	t.Run("Plain", func(t *testing.T) { transporttest.Run(t, factory()) })
 	t.Run("TLS", func(t *testing.T) {
-		conf, err := testcert.VerifiedConfig()
+		conf, err := selfsigned.VerifiedConfig()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -71,7 +71,7 @@ func TestRefusedKeepsCause(t *testing.T) {
 }
 
 func TestTLSState(t *testing.T) {
-	conf, err := testcert.VerifiedConfig()
+	conf, err := selfsigned.VerifiedConfig()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +96,7 @@ func TestTLSState(t *testing.T) {
 		}
 	}
 	// A verifying config that trusts another certificate is rejected.
-	other, _ := testcert.VerifiedConfig()
+	other, _ := selfsigned.VerifiedConfig()
 	other.Certificates = nil
 	tr2, _ := tcp.New(tcp.WithTLS(other))
 	if c, err := tr2.Dial(context.Background(), ln.Addr().String()); err == nil {
