@@ -124,3 +124,35 @@ func Example_testingWithSynctest() {
 	}
 	_ = test
 }
+
+// Tell a remote that left on purpose from one that was lost, and hear
+// metadata changes.
+func ExampleNode_OnEvent() {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	a, _ := cluster.New("a:1", cluster.WithTransport(nw))
+	defer a.Close()
+	events := make(chan cluster.Event, 8)
+	a.OnEvent(func(e cluster.Event) { events <- e })
+
+	b, _ := cluster.New("b:1", cluster.WithTransport(nw))
+	if err := a.Add("b:1"); err != nil {
+		log.Fatal(err)
+	}
+	b.SetMeta([]byte("zone=b"))
+	b.Close() // a goodbye: b left on purpose
+	for range 3 {
+		switch e := <-events; e.Kind {
+		case cluster.EventRemoved:
+			fmt.Println(e.Remote, e.Reason) // ReasonLost would mean a crash, reset or silence
+		case cluster.EventMetaChanged:
+			fmt.Println(e.Remote, "meta", string(e.Remote.Meta()))
+		default:
+			fmt.Println(e.Remote, e.Kind)
+		}
+	}
+	// Output:
+	// b:1 added
+	// b:1 meta zone=b
+	// b:1 left
+}

@@ -98,15 +98,19 @@ func run(cfg config, in io.Reader, out io.Writer, sig <-chan os.Signal) error {
 		cfg.ready(n.AdvertiseAddr())
 	}
 
-	n.RemoteAdded(func(r cluster.Remote) { fmt.Fprintf(out, "* %s joined (%d in the room)\n", who(r), len(n.Remotes())+1) })
-	n.RemoteRemoved(func(r cluster.Remote) {
-		for _, rs := range n.Stats().Remotes {
-			if rs.Addr == r.Addr() {
-				fmt.Fprintf(out, "* %s lost (%s); reconnecting\n", who(r), rs.State)
-				return
-			}
+	n.OnEvent(func(e cluster.Event) {
+		switch {
+		case e.Kind == cluster.EventAdded:
+			fmt.Fprintf(out, "* %s joined (%d in the room)\n", who(e.Remote), len(n.Remotes())+1)
+		case e.Kind == cluster.EventMetaChanged:
+			fmt.Fprintf(out, "* %s is now known as %s\n", e.Remote.Addr(), who(e.Remote))
+		case e.Reason == cluster.ReasonLost:
+			fmt.Fprintf(out, "* %s lost (%v); reconnecting\n", who(e.Remote), e.Err)
+		case e.Reason == cluster.ReasonReplaced:
+			fmt.Fprintf(out, "* %s restarted\n", who(e.Remote))
+		default: // left, or let go here
+			fmt.Fprintf(out, "* %s left\n", who(e.Remote))
 		}
-		fmt.Fprintf(out, "* %s left\n", who(r))
 	})
 	for _, addr := range strings.Split(join, ",") {
 		if addr = strings.TrimSpace(addr); addr == "" {
