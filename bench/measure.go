@@ -429,6 +429,7 @@ func MeasureAllocs(name string, size, n int) (Allocs, error) {
 	for range 1 << 12 { // the next sample point was drawn at the old rate
 		sink = make([]byte, 1<<10)
 	}
+	runtime.KeepAlive(sink)
 	sink = nil
 	window := func(k int) (map[[32]uintptr]memCount, error) {
 		before := memProfile()

@@ -125,7 +125,6 @@ type action struct {
 	addr    string
 	dial    dialKind
 	link    *link
-	peer    *peer
 	cause   error
 	after   time.Duration
 	gen     uint64

@@ -6,10 +6,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"go/build"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -97,7 +97,7 @@ func newEnv(t *testing.T) *env {
 	bin := filepath.Join(t.TempDir(), "testnode")
 	goTool, err := exec.LookPath("go")
 	if err != nil { // sudo may have dropped it from PATH
-		goTool = filepath.Join(runtime.GOROOT(), "bin", "go")
+		goTool = filepath.Join(build.Default.GOROOT, "bin", "go")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // a cold build compiles quic-go
 	defer cancel()
