@@ -53,9 +53,19 @@ func WithTLS(conf *tls.Config) Option {
 // front: buffers grow only with data actually unread.
 const DefaultStreamWindow = 16 << 20
 
+// DefaultStreamCloseTimeout is how long, in the default configuration, a
+// closed stream waits for the peer to close its side before it is reset
+// (yamux's own default is 5 minutes). yamux v0.1.2 arms that timer on
+// Close and does not stop it when the session ends, so every session that
+// ended with a stream half-closed stayed in memory for the whole timeout:
+// under churn, five minutes of sessions (tens of KiB each). A peerkit peer
+// closes its side as soon as it reads the end of the stream, so a few
+// seconds is plenty.
+const DefaultStreamCloseTimeout = 5 * time.Second
+
 // WithConfig sets the yamux configuration of every session (default
-// yamux.DefaultConfig with its log discarded and MaxStreamWindowSize set
-// to DefaultStreamWindow). New validates it with
+// yamux.DefaultConfig with its log discarded, MaxStreamWindowSize set to
+// DefaultStreamWindow and StreamCloseTimeout to DefaultStreamCloseTimeout). New validates it with
 // yamux.VerifyConfig and keeps a copy. A nil config is an error.
 func WithConfig(conf *yamux.Config) Option {
 	return func(o *options) error {
@@ -154,6 +164,7 @@ func New(opts ...Option) (*Transport, error) {
 		conf = yamux.DefaultConfig()
 		conf.LogOutput = nil
 		conf.MaxStreamWindowSize = DefaultStreamWindow
+		conf.StreamCloseTimeout = DefaultStreamCloseTimeout
 	}
 	if conf.LogOutput == nil && conf.Logger == nil {
 		conf.LogOutput = io.Discard
