@@ -179,6 +179,14 @@ func (c *packetConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 		if err == nil {
 			return n, nil
 		}
+		if errors.Is(err, syscall.ENOBUFS) {
+			// A local queue (a full qdisc, such as tbf under a rate
+			// limit) dropped the datagram. Without IP_RECVERR the kernel
+			// reports that as a success; with it, quic-go would take the
+			// error as fatal and close the connection. It is a lost
+			// packet, which QUIC recovers from.
+			return len(b), nil
+		}
 		errno, ok := asyncErrno(err)
 		if !ok || errno == syscall.EMSGSIZE || i == maxWriteRetries {
 			// EMSGSIZE is quic-go's to see: it probes the path MTU.
