@@ -26,7 +26,7 @@ const (
 // purpose.
 var (
 	errPending = errors.New("link pending on another connection")
-	errGone    = errors.New("peer closed this node on purpose")
+	errGone    = fmt.Errorf("%w: the peer closed this node on purpose", ErrDeclined)
 )
 
 // dial opens a conn to addr and runs the dialer's side of the handshake.
@@ -35,6 +35,7 @@ var (
 func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, *wire.Hello, byte, error) {
 	// ctx ends when the node closes: internal dials use n.ctx, and
 	// AddContext joins its caller's context to it.
+	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, n.opts.handshakeTimeout)
 	defer cancel()
 	var conn net.Conn
@@ -45,7 +46,8 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, 
 		conn, err = n.opts.transport.Dial(ctx, addr)
 	}
 	if err != nil {
-		return nil, nil, 0, fmt.Errorf("cluster: dial %s: %w", addr, err)
+		n.stats.dialFailures.Add(1)
+		return nil, nil, 0, fmt.Errorf("%w: dial %s: %w", ErrUnreachable, addr, err)
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -63,6 +65,11 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, 
 		}
 		if h != nil {
 			addr = h.Addr
+		}
+		if perr := ended(parent); perr != nil && code == 0 {
+			// The caller's context ended the handshake: say so, not only
+			// the I/O error the cut made.
+			err = fmt.Errorf("%w (%v)", perr, err)
 		}
 		return nil, h, code, &HandshakeError{Addr: addr, Cause: err}
 	}
@@ -84,10 +91,23 @@ func verdictError(code byte, reason string) error {
 	case wire.VerdictGone:
 		cause = errGone
 	default:
-		cause = ErrRefused
+		cause = ErrDeclined
 	}
 	if reason == "" {
 		return fmt.Errorf("%w (%s)", cause, wire.VerdictName(code))
 	}
 	return fmt.Errorf("%w (%s: %q)", cause, wire.VerdictName(code), reason)
+}
+
+// ended returns ctx's error, or DeadlineExceeded once its deadline has
+// passed even if its timer has not fired yet (a conn deadline set from it
+// may fire first).
+func ended(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

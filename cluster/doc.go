@@ -56,7 +56,8 @@
 // Methods return ErrClosed, ErrUnknownRemote, ErrSelf, ErrMessageTooLarge
 // and ErrSendTimeout; a failed handshake is a *HandshakeError matching
 // ErrHandshake and one of ErrIncompatible, ErrUnauthorized, ErrNotPeerkit,
-// ErrRefused or a transport error. Match them with errors.Is and errors.As.
+// ErrDeclined or a transport error; a failed dial matches ErrUnreachable
+// and the transport's error (transport.ErrRefused when nothing listens). Match them with errors.Is and errors.As.
 //
 // The wire protocol is specified in PROTOCOL.md at the root of the module.
 //

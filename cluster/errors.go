@@ -23,6 +23,11 @@ var (
 	// ErrHandshake: a handshake failed. The error returned is a
 	// *HandshakeError, which matches ErrHandshake and unwraps to its cause.
 	ErrHandshake = errors.New("cluster: handshake failed")
+	// ErrUnreachable: Add could not open a connection to the address: the
+	// transport's dial failed (nothing listens there, which also matches
+	// transport.ErrRefused; no route; a name that does not resolve; a
+	// timeout). The error wraps the transport's.
+	ErrUnreachable = errors.New("cluster: peer unreachable")
 )
 
 // Handshake failure causes, the Cause of a *HandshakeError. They are
@@ -31,7 +36,12 @@ var (
 	ErrIncompatible = errors.New("incompatible peer (protocol version or codec)")
 	ErrUnauthorized = errors.New("authentication failed")
 	ErrNotPeerkit   = errors.New("peer does not speak the peerkit protocol")
-	ErrRefused      = errors.New("refused by peer")
+	// ErrDeclined: the peer completed the handshake and declined the link:
+	// it is at its remote limit (busy), closing, or closed this node on
+	// purpose (gone; only an explicit Add on its side brings it back). Not
+	// to be confused with transport.ErrRefused, which means that nothing
+	// listens at the address (see ErrUnreachable).
+	ErrDeclined = errors.New("declined by peer")
 )
 
 // HandshakeError describes a failed handshake with Addr.

@@ -469,8 +469,8 @@ func TestLimitOptionsEnforced(t *testing.T) {
 				t.Fatal(err)
 			}
 			err := c.Add("a:1")
-			if !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "busy") {
-				t.Fatalf("Add beyond the remote limit = %v, want ErrRefused (busy)", err)
+			if !errors.Is(err, ErrDeclined) || !strings.Contains(err.Error(), "busy") {
+				t.Fatalf("Add beyond the remote limit = %v, want ErrDeclined (busy)", err)
 			}
 			synctest.Wait()
 			// b gossips c to a: a does not dial beyond its limit either.

@@ -25,6 +25,9 @@ type Stats struct {
 	// they could be written, and control messages shed because a queue was
 	// full.
 	Dropped uint64 `json:"dropped"`
+	// DialFailures counts dials whose transport could not open a
+	// connection (Add, gossip, redials, dial-backs), before any handshake.
+	DialFailures uint64 `json:"dial_failures"`
 	// ReconnectAttempts counts redials of ungracefully removed remotes.
 	ReconnectAttempts uint64 `json:"reconnect_attempts"`
 	// HandshakeFailures counts failed handshakes, both directions, by
@@ -79,6 +82,7 @@ func (s *linkStats) addTo(st *Stats) {
 // nodeStats counts node-wide events.
 type nodeStats struct {
 	reconnects     atomic.Uint64
+	dialFailures   atomic.Uint64
 	handshakesShed atomic.Uint64 // closed at accept: too many in progress
 	hsIncompatible atomic.Uint64
 	hsUnauthorized atomic.Uint64
@@ -152,6 +156,7 @@ func (n *Node) Stats() Stats {
 	n.mu.Unlock()
 	slices.SortFunc(st.Remotes, func(a, b RemoteStats) int { return cmp.Compare(a.Addr, b.Addr) })
 	st.ReconnectAttempts = n.stats.reconnects.Load()
+	st.DialFailures = n.stats.dialFailures.Load()
 	st.HandshakeFailures = map[string]uint64{
 		"incompatible": n.stats.hsIncompatible.Load(),
 		"unauthorized": n.stats.hsUnauthorized.Load(),
