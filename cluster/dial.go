@@ -47,7 +47,9 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, 
 	}
 	if err != nil {
 		n.stats.dialFailures.Add(1)
-		return nil, nil, 0, fmt.Errorf("%w: dial %s: %w", ErrUnreachable, addr, err)
+		err = fmt.Errorf("%w: dial %s: %w", ErrUnreachable, addr, err)
+		n.stats.failure(addr, "dial", true, err)
+		return nil, nil, 0, err
 	}
 	if dl, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(dl)
@@ -62,6 +64,7 @@ func (n *Node) dial(ctx context.Context, addr string, kind dialKind) (net.Conn, 
 		conn.Close()
 		if kind == dialExplicit || !errors.Is(err, errPending) {
 			n.stats.handshakeFailure(err)
+			n.stats.failure(addr, "handshake", true, err)
 		}
 		if h != nil {
 			addr = h.Addr

@@ -159,6 +159,7 @@ func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, proof []byte,
 			from = h.Addr
 		}
 		n.stats.handshakeFailure(cause)
+		n.stats.failure(from, "handshake", false, cause)
 		n.log.Warn("handshake refused", "remote", from, "conn", conn.RemoteAddr().String(), "err", cause)
 		if h != nil {
 			conn.Write(wire.AppendVerdict(nil, code, cause.Error()))

@@ -1,13 +1,6 @@
 package cluster
 
 import (
-	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"os"
-	"os/exec"
-	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -93,95 +86,4 @@ func TestMetaInHandshakeAndUpdatedInPlace(t *testing.T) {
 			t.Fatal("SetMeta accepted 5000 bytes")
 		}
 	})
-}
-
-func TestStatusHandler(t *testing.T) {
-	a := newTCPNode(t)
-	b := newTCPNode(t)
-	if err := a.Add(b.AdvertiseAddr()); err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(StatusHandler(a))
-	defer srv.Close()
-
-	resp, err := http.Get(srv.URL + "?format=json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st struct {
-		Addr    string
-		Remotes []struct {
-			Addr  string
-			State string
-		}
-		HandshakeFailures map[string]uint64 `json:"handshake_failures"`
-	}
-	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
-		t.Fatalf("JSON content type %q", ct)
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&st); err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if st.Addr != a.AdvertiseAddr() || len(st.Remotes) != 1 || st.Remotes[0].Addr != b.AdvertiseAddr() || st.Remotes[0].State != "up" {
-		t.Fatalf("JSON view: %+v", st)
-	}
-	if _, ok := st.HandshakeFailures["unauthorized"]; !ok {
-		t.Fatalf("JSON lacks handshake failure causes: %+v", st.HandshakeFailures)
-	}
-
-	resp, err = http.Get(srv.URL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	page, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	for _, want := range []string{b.AdvertiseAddr(), `class="up"`, "1 of 1 remotes up", "reconnect attempts"} {
-		if !strings.Contains(string(page), want) {
-			t.Fatalf("HTML page lacks %q:\n%s", want, page)
-		}
-	}
-	resp, err = http.Post(srv.URL, "text/plain", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusMethodNotAllowed {
-		t.Fatalf("POST got %d", resp.StatusCode)
-	}
-
-	// The page as a browser renders it, where Chromium is installed.
-	chromium := os.Getenv("PEERKIT_CHROMIUM")
-	if chromium == "" {
-		chromium, _ = exec.LookPath("chromium")
-	}
-	if chromium == "" {
-		t.Log("no Chromium installed: skipping the headless-browser check")
-		return
-	}
-	dir := t.TempDir()
-	cmd := exec.Command(chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+dir, "--dump-dom", srv.URL)
-	done := make(chan struct{})
-	var dom []byte
-	go func() {
-		dom, err = cmd.Output()
-		close(done)
-	}()
-	select {
-	case <-done:
-	case <-time.After(60 * time.Second):
-		cmd.Process.Kill()
-		<-done
-		t.Fatal("headless Chromium hung")
-	}
-	if err != nil {
-		t.Fatalf("headless Chromium: %v", err)
-	}
-	for _, want := range []string{"peerkit node " + a.AdvertiseAddr(), b.AdvertiseAddr(), "1 of 1 remotes up"} {
-		if !strings.Contains(string(dom), want) {
-			t.Fatalf("rendered DOM lacks %q:\n%s", want, dom)
-		}
-	}
 }

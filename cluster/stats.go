@@ -4,12 +4,13 @@ import (
 	"cmp"
 	"errors"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 )
 
 // Stats is a snapshot of a node's counters, for export to a metrics
-// system or for StatusHandler. Totals include links that are gone.
+// system or for package status. Totals include links that are gone.
 type Stats struct {
 	Addr     string `json:"addr"`
 	Instance uint64 `json:"instance"`
@@ -35,6 +36,25 @@ type Stats struct {
 	// "shed" for connections closed at accept because too many handshakes
 	// were in progress.
 	HandshakeFailures map[string]uint64 `json:"handshake_failures"`
+	// RecentFailures are the last failed dials and handshakes (at most
+	// MaxRecentFailures), oldest first.
+	RecentFailures []Failure `json:"recent_failures"`
+}
+
+// MaxRecentFailures is how many failures Stats.RecentFailures keeps.
+const MaxRecentFailures = 16
+
+// Failure is one failed dial or handshake.
+type Failure struct {
+	Time time.Time `json:"time"`
+	// Addr is the address dialled, or the peer's claimed address (its
+	// connection's address before it sent a hello).
+	Addr string `json:"addr"`
+	// Stage is "dial" (the transport could not connect) or "handshake".
+	Stage string `json:"stage"`
+	// Dialed reports whether this node dialled.
+	Dialed bool   `json:"dialed"`
+	Err    string `json:"err"`
 }
 
 // RemoteStats describes one remote.
@@ -42,6 +62,8 @@ type RemoteStats struct {
 	Addr     string `json:"addr"`
 	Instance uint64 `json:"instance,omitempty"`
 	State    State  `json:"state"`
+	// Meta is the remote's metadata, as last heard (see WithMeta).
+	Meta []byte `json:"meta,omitempty"`
 	// Since is when the remote entered its state.
 	Since time.Time `json:"since"`
 	// LastHeard is when bytes last arrived from it (zero if not connected).
@@ -89,6 +111,26 @@ type nodeStats struct {
 	hsNotPeerkit   atomic.Uint64
 	hsOther        atomic.Uint64
 	retired        Stats // totals of links gone; guarded by Node.mu
+
+	failMu   sync.Mutex
+	failures []Failure // the last MaxRecentFailures, oldest first
+}
+
+// failure records a failed dial or handshake.
+func (s *nodeStats) failure(addr, stage string, dialed bool, err error) {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	if len(s.failures) == MaxRecentFailures {
+		copy(s.failures, s.failures[1:])
+		s.failures = s.failures[:MaxRecentFailures-1]
+	}
+	s.failures = append(s.failures, Failure{Time: time.Now(), Addr: addr, Stage: stage, Dialed: dialed, Err: err.Error()})
+}
+
+func (s *nodeStats) recentFailures() []Failure {
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	return slices.Clone(s.failures)
 }
 
 func (s *nodeStats) handshakeFailure(err error) {
@@ -141,6 +183,7 @@ func (n *Node) Stats() Stats {
 		rs := RemoteStats{Addr: e.addr, State: e.state(), Since: e.since}
 		if e.peer != nil {
 			rs.Instance = e.peer.instance
+			rs.Meta = *e.peer.meta.Load()
 		}
 		if l := e.link; l != nil {
 			rs.LastHeard = time.Unix(0, l.heard.Load())
@@ -157,6 +200,7 @@ func (n *Node) Stats() Stats {
 	slices.SortFunc(st.Remotes, func(a, b RemoteStats) int { return cmp.Compare(a.Addr, b.Addr) })
 	st.ReconnectAttempts = n.stats.reconnects.Load()
 	st.DialFailures = n.stats.dialFailures.Load()
+	st.RecentFailures = n.stats.recentFailures()
 	st.HandshakeFailures = map[string]uint64{
 		"incompatible": n.stats.hsIncompatible.Load(),
 		"unauthorized": n.stats.hsUnauthorized.Load(),

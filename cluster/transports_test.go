@@ -174,7 +174,9 @@ func remoteNamed(t *testing.T, n *Node, addr string) Remote {
 	return Remote{}
 }
 
-// quic-go and yamux are imported only by their own transport packages.
+// quic-go and yamux are imported only by their own transport packages;
+// cluster imports no transport but tcp, and neither net/http nor
+// html/template (the status page is package status).
 func TestImportGraph(t *testing.T) {
 	if testing.Short() {
 		t.Skip("runs go list")
@@ -206,6 +208,9 @@ func TestImportGraph(t *testing.T) {
 		}
 		if pkg == "github.com/peerkit/peerkit/cluster" {
 			for _, imp := range strings.Fields(imports) {
+				if imp == "net/http" || imp == "html/template" || strings.HasPrefix(imp, "github.com/prometheus/") {
+					t.Errorf("cluster imports %s; the status page and metrics live in their own packages", imp)
+				}
 				if strings.HasPrefix(imp, "github.com/peerkit/peerkit/transport/") && imp != "github.com/peerkit/peerkit/transport/tcp" {
 					t.Errorf("cluster imports %s; it may import only the interfaces and transport/tcp", imp)
 				}
