@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -127,11 +129,11 @@ func soak(t *testing.T, tr soakTransport, n int, d time.Duration) {
 	// settled: the cycle's remotes are gone, and so are the transport
 	// sessions it opened, idle ones included.
 	settled := func() bool {
-		return len(hub.Stats().Remotes) == 0 && pooled(hubTr) == 0 && pooled(stayTr) == 0
+		return len(hub.Stats().Remotes) == 0 && len(stay.Stats().Remotes) == 0 && pooled(hubTr) == 0 && pooled(stayTr) == 0
 	}
 	report := func() string {
-		return fmt.Sprintf("hub entries %+v; sessions the hub's transport holds %d, the staying peer's %d",
-			hub.Stats().Remotes, pooled(hubTr), pooled(stayTr))
+		return fmt.Sprintf("hub entries %+v; staying peer's entries %+v; sessions the hub's transport holds %d, the staying peer's %d; goroutines:\n%s",
+			hub.Stats().Remotes, stay.Stats().Remotes, pooled(hubTr), pooled(stayTr), goroutineSummary())
 	}
 
 	var base, worst resources
@@ -172,8 +174,11 @@ func soakNode(t *testing.T, tr transport.Transport, addr string) *Node {
 	// default, for WithTombstoneTTL): every cycle leaves some, for
 	// addresses never seen again, so they expire quickly here, or the heap
 	// would grow until the bound and count as a leak.
+	// And a crashed peer that never comes back is redialled until the
+	// attempts run out (forever by default), so they are few here: the
+	// staying peer may have lost a link to the peer that crashed.
 	n, err := New(addr, testOpts(WithTransport(tr), WithNetworkTimeout(2*time.Second),
-		WithHealthyInterval(200*time.Millisecond), WithTombstoneTTL(time.Second))...)
+		WithHealthyInterval(200*time.Millisecond), WithTombstoneTTL(time.Second), WithReconnectAttempts(3))...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -290,4 +295,33 @@ func soakCycle(t *testing.T, tr soakTransport, hub, stay *Node) {
 	// of this cycle.
 	eventually(t, 10*time.Second, func() bool { return len(stay.Remotes()) == 0 && len(hub.Remotes()) == 0 },
 		func() string { return meshReport([]*Node{hub, stay}) })
+}
+
+// goroutineSummary counts the running goroutines by the function each was
+// started with, most first, for a failure's message.
+func goroutineSummary() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	counts := map[string]int{}
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if i := strings.LastIndex(g, "created by "); i >= 0 {
+			line, _, _ := strings.Cut(g[i+len("created by "):], "\n")
+			line, _, _ = strings.Cut(line, " in goroutine")
+			counts[line]++
+		}
+	}
+	type fc struct {
+		f string
+		c int
+	}
+	var fs []fc
+	for f, c := range counts {
+		fs = append(fs, fc{f, c})
+	}
+	slices.SortFunc(fs, func(a, b fc) int { return b.c - a.c })
+	var out strings.Builder
+	for _, x := range fs {
+		fmt.Fprintf(&out, "  %4d %s\n", x.c, x.f)
+	}
+	return out.String()
 }
