@@ -45,23 +45,14 @@ func Handler(n *cluster.Node) http.Handler {
 	})
 }
 
-// Document is the JSON (and the HTML page's) view of cluster.Stats.
-// Instance ids are 16 hex digits, as strings: a 64-bit integer loses
-// digits in JavaScript and jq. Metadata is text (bytes that are not UTF-8
-// are replaced); the page escapes it.
+// Document is the JSON (and the HTML page's) view of cluster.Stats: the
+// same fields, except that instance ids are 16 hex digits, as strings (a
+// 64-bit integer loses digits in JavaScript and jq), and metadata is text
+// (bytes that are not UTF-8 are replaced; the page escapes it).
 type Document struct {
-	Addr              string            `json:"addr"`
-	Instance          string            `json:"instance"`
-	Remotes           []Remote          `json:"remotes"`
-	MessagesSent      uint64            `json:"messages_sent"`
-	BytesSent         uint64            `json:"bytes_sent"`
-	MessagesReceived  uint64            `json:"messages_received"`
-	BytesReceived     uint64            `json:"bytes_received"`
-	Dropped           uint64            `json:"dropped"`
-	ReconnectAttempts uint64            `json:"reconnect_attempts"`
-	DialFailures      uint64            `json:"dial_failures"`
-	HandshakeFailures map[string]uint64 `json:"handshake_failures"`
-	RecentFailures    []cluster.Failure `json:"recent_failures"`
+	cluster.Stats
+	Instance string   `json:"instance"`
+	Remotes  []Remote `json:"remotes"`
 	// Now is when the document was made (the page shows times relative
 	// to it).
 	Now time.Time `json:"now"`
@@ -69,39 +60,16 @@ type Document struct {
 
 // Remote is one remote in a Document.
 type Remote struct {
-	Addr             string        `json:"addr"`
-	Instance         string        `json:"instance,omitempty"`
-	Meta             string        `json:"meta,omitempty"`
-	State            cluster.State `json:"state"`
-	Since            time.Time     `json:"since"`
-	LastHeard        time.Time     `json:"last_heard,omitzero"`
-	MessagesSent     uint64        `json:"messages_sent"`
-	BytesSent        uint64        `json:"bytes_sent"`
-	MessagesReceived uint64        `json:"messages_received"`
-	BytesReceived    uint64        `json:"bytes_received"`
-	Dropped          uint64        `json:"dropped"`
-	QueueDepth       int           `json:"queue_depth"`
-	QueueCapacity    int           `json:"queue_capacity"`
+	cluster.RemoteStats
+	Instance string `json:"instance,omitempty"`
+	Meta     string `json:"meta,omitempty"`
 }
 
 // NewDocument makes the view of st at now.
 func NewDocument(st cluster.Stats, now time.Time) Document {
-	d := Document{
-		Addr: st.Addr, Instance: hexID(st.Instance),
-		MessagesSent: st.MessagesSent, BytesSent: st.BytesSent,
-		MessagesReceived: st.MessagesReceived, BytesReceived: st.BytesReceived,
-		Dropped: st.Dropped, ReconnectAttempts: st.ReconnectAttempts, DialFailures: st.DialFailures,
-		HandshakeFailures: st.HandshakeFailures, RecentFailures: st.RecentFailures, Now: now,
-		Remotes: make([]Remote, 0, len(st.Remotes)),
-	}
+	d := Document{Stats: st, Instance: hexID(st.Instance), Now: now, Remotes: make([]Remote, 0, len(st.Remotes))}
 	for _, r := range st.Remotes {
-		d.Remotes = append(d.Remotes, Remote{
-			Addr: r.Addr, Instance: hexID(r.Instance), Meta: string(r.Meta), State: r.State,
-			Since: r.Since, LastHeard: r.LastHeard,
-			MessagesSent: r.MessagesSent, BytesSent: r.BytesSent,
-			MessagesReceived: r.MessagesReceived, BytesReceived: r.BytesReceived,
-			Dropped: r.Dropped, QueueDepth: r.QueueDepth, QueueCapacity: r.QueueCapacity,
-		})
+		d.Remotes = append(d.Remotes, Remote{RemoteStats: r, Instance: hexID(r.Instance), Meta: string(r.Meta)})
 	}
 	return d
 }
