@@ -156,3 +156,53 @@ func ExampleNode_OnEvent() {
 	// b:1 meta zone=b
 	// b:1 left
 }
+
+// Export a node's counters, e.g. to a metrics system.
+func ExampleNode_Stats() {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	a, _ := cluster.New("a:1", cluster.WithTransport(nw))
+	defer a.Close()
+	b, _ := cluster.New("b:1", cluster.WithTransport(nw))
+	defer b.Close()
+	if err := a.Add("b:1"); err != nil {
+		log.Fatal(err)
+	}
+	a.Broadcast([]byte("hello"))
+	<-b.Inbox
+	a.Add("nobody:1") // fails: counted as a dial failure
+	st := a.Stats()
+	for _, r := range st.Remotes {
+		fmt.Println(r.Addr, r.State, r.MessagesSent, "sent")
+	}
+	fmt.Println(st.DialFailures, "dial failure:", st.RecentFailures[0].Addr)
+	// Output:
+	// b:1 up 1 sent
+	// 1 dial failure: nobody:1
+}
+
+// Change this node's metadata at run time; remotes see it without a
+// reconnect.
+func ExampleNode_SetMeta() {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	a, _ := cluster.New("a:1", cluster.WithTransport(nw), cluster.WithMeta([]byte("role=replica")))
+	defer a.Close()
+	b, _ := cluster.New("b:1", cluster.WithTransport(nw))
+	defer b.Close()
+	changed := make(chan cluster.Remote, 1)
+	b.OnEvent(func(e cluster.Event) {
+		if e.Kind == cluster.EventMetaChanged {
+			changed <- e.Remote
+		}
+	})
+	if err := a.Add("b:1"); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(b.Remotes()[0].Meta()))
+	a.SetMeta([]byte("role=leader"))
+	fmt.Println(string((<-changed).Meta()))
+	// Output:
+	// role=replica
+	// role=leader
+}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"testing"
@@ -198,4 +199,20 @@ func TestExampleClusterLogic(t *testing.T) {
 			}
 		}
 	})
+}
+
+// New validates the options; NewNetwork is the same for tests, and a
+// network it returns with an invalid option fails every Listen and Dial.
+func ExampleNew() {
+	_, err := memory.New(memory.WithBufferSize(0))
+	fmt.Println(err)
+	nw, err := memory.New(memory.WithSeed(7), memory.WithBufferSize(64<<10))
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer nw.Close()
+	fmt.Println("ok")
+	// Output:
+	// memory: WithBufferSize: must be positive, got 0
+	// ok
 }
