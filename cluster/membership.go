@@ -55,6 +55,8 @@ func (n *Node) applyLocked(acts []action) []action {
 		switch a.kind {
 		case actEvent:
 			n.events.push(event{Event: a.event, remotes: a.remotes})
+		case actRemovalNoted:
+			n.stats.removal(a.event)
 		case actUp:
 			close(n.upCh)
 			n.upCh = make(chan struct{})

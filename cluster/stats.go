@@ -39,7 +39,23 @@ type Stats struct {
 	// RecentFailures are the last failed dials and handshakes (at most
 	// MaxRecentFailures), oldest first.
 	RecentFailures []Failure `json:"recent_failures"`
+	// RecentRemovals are the last remotes removed (at most
+	// MaxRecentFailures), with why, oldest first.
+	RecentRemovals []Removal `json:"recent_removals"`
 }
+
+// Removal is one remote removed, as Stats.RecentRemovals reports it.
+type Removal struct {
+	Time     time.Time `json:"time"`
+	Addr     string    `json:"addr"`
+	Instance uint64    `json:"instance"`
+	Reason   Reason    `json:"reason"`
+	// Err is what ended the link of a lost remote.
+	Err string `json:"err,omitempty"`
+}
+
+// MarshalText makes Reason print as its name in JSON.
+func (r Reason) MarshalText() ([]byte, error) { return []byte(r.String()), nil }
 
 // MaxRecentFailures is how many failures Stats.RecentFailures keeps.
 const MaxRecentFailures = 16
@@ -114,23 +130,41 @@ type nodeStats struct {
 
 	failMu   sync.Mutex
 	failures []Failure // the last MaxRecentFailures, oldest first
+	removals []Removal // likewise
+}
+
+// removal records a remote removed.
+func (s *nodeStats) removal(e Event) {
+	r := Removal{Time: time.Now(), Addr: e.Remote.Addr(), Instance: e.Remote.Instance(), Reason: e.Reason}
+	if e.Err != nil {
+		r.Err = e.Err.Error()
+	}
+	s.failMu.Lock()
+	defer s.failMu.Unlock()
+	s.removals = appendBounded(s.removals, r)
+}
+
+// appendBounded appends v to a list of at most MaxRecentFailures, dropping
+// the oldest.
+func appendBounded[T any](list []T, v T) []T {
+	if len(list) == MaxRecentFailures {
+		copy(list, list[1:])
+		list = list[:MaxRecentFailures-1]
+	}
+	return append(list, v)
 }
 
 // failure records a failed dial or handshake.
 func (s *nodeStats) failure(addr, stage string, dialed bool, err error) {
 	s.failMu.Lock()
 	defer s.failMu.Unlock()
-	if len(s.failures) == MaxRecentFailures {
-		copy(s.failures, s.failures[1:])
-		s.failures = s.failures[:MaxRecentFailures-1]
-	}
-	s.failures = append(s.failures, Failure{Time: time.Now(), Addr: addr, Stage: stage, Dialed: dialed, Err: err.Error()})
+	s.failures = appendBounded(s.failures, Failure{Time: time.Now(), Addr: addr, Stage: stage, Dialed: dialed, Err: err.Error()})
 }
 
-func (s *nodeStats) recentFailures() []Failure {
+func (s *nodeStats) recent() ([]Failure, []Removal) {
 	s.failMu.Lock()
 	defer s.failMu.Unlock()
-	return slices.Clone(s.failures)
+	return slices.Clone(s.failures), slices.Clone(s.removals)
 }
 
 func (s *nodeStats) handshakeFailure(err error) {
@@ -200,7 +234,7 @@ func (n *Node) Stats() Stats {
 	slices.SortFunc(st.Remotes, func(a, b RemoteStats) int { return cmp.Compare(a.Addr, b.Addr) })
 	st.ReconnectAttempts = n.stats.reconnects.Load()
 	st.DialFailures = n.stats.dialFailures.Load()
-	st.RecentFailures = n.stats.recentFailures()
+	st.RecentFailures, st.RecentRemovals = n.stats.recent()
 	st.HandshakeFailures = map[string]uint64{
 		"incompatible": n.stats.hsIncompatible.Load(),
 		"unauthorized": n.stats.hsUnauthorized.Load(),

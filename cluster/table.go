@@ -107,15 +107,16 @@ type tombstone struct {
 type actionKind uint8
 
 const (
-	actDial   actionKind = iota + 1 // dial addr as dial (the table registered it)
-	actVerify                       // dial addr back to check a claim on it
-	actLeave                        // close link gracefully: queued messages, then a goodbye
-	actDrop                         // shut link down at once, for cause
-	actEvent                        // tell the callbacks event
-	actArm                          // arm redial timer gen for addr, to fire after
-	actView                         // send the view to link (anti-entropy)
-	actGiveUp                       // addr was lost and is redialled no more
-	actUp                           // a link to addr came up (wakes waiters)
+	actDial         actionKind = iota + 1 // dial addr as dial (the table registered it)
+	actVerify                             // dial addr back to check a claim on it
+	actLeave                              // close link gracefully: queued messages, then a goodbye
+	actDrop                               // shut link down at once, for cause
+	actEvent                              // tell the callbacks event
+	actArm                                // arm redial timer gen for addr, to fire after
+	actView                               // send the view to link (anti-entropy)
+	actGiveUp                             // addr was lost and is redialled no more
+	actUp                                 // a link to addr came up (wakes waiters)
+	actRemovalNoted                       // keep event in Stats' recent removals
 )
 
 // action is one thing the node must do. Which fields are set depends on
@@ -197,7 +198,11 @@ func (t *table) detach(e *entry, now time.Time, reason Reason, err error) *link 
 	l := e.link
 	e.link, e.since = nil, now
 	l.peer.link.Store(nil)
-	t.emit(Event{Kind: EventRemoved, Remote: Remote{l.peer}, Reason: reason, Err: err})
+	ev := Event{Kind: EventRemoved, Remote: Remote{l.peer}, Reason: reason, Err: err}
+	if !t.closing {
+		t.do(action{kind: actRemovalNoted, event: ev})
+	}
+	t.emit(ev)
 	return l
 }
 

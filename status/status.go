@@ -51,11 +51,18 @@ func Handler(n *cluster.Node) http.Handler {
 // (bytes that are not UTF-8 are replaced; the page escapes it).
 type Document struct {
 	cluster.Stats
-	Instance string   `json:"instance"`
-	Remotes  []Remote `json:"remotes"`
+	Instance       string    `json:"instance"`
+	Remotes        []Remote  `json:"remotes"`
+	RecentRemovals []Removal `json:"recent_removals"`
 	// Now is when the document was made (the page shows times relative
 	// to it).
 	Now time.Time `json:"now"`
+}
+
+// Removal is one removal in a Document.
+type Removal struct {
+	cluster.Removal
+	Instance string `json:"instance"`
 }
 
 // Remote is one remote in a Document.
@@ -70,6 +77,9 @@ func NewDocument(st cluster.Stats, now time.Time) Document {
 	d := Document{Stats: st, Instance: hexID(st.Instance), Now: now, Remotes: make([]Remote, 0, len(st.Remotes))}
 	for _, r := range st.Remotes {
 		d.Remotes = append(d.Remotes, Remote{RemoteStats: r, Instance: hexID(r.Instance), Meta: string(r.Meta)})
+	}
+	for _, r := range st.RecentRemovals {
+		d.RecentRemovals = append(d.RecentRemovals, Removal{Removal: r, Instance: hexID(r.Instance)})
 	}
 	return d
 }
@@ -126,6 +136,11 @@ td.n{text-align:right;font-variant-numeric:tabular-nums}.up{color:#080}.connecti
 </tbody></table>
 <h2>Handshake failures</h2>
 <table id="handshakes"><tbody>{{range $k, $v := .HandshakeFailures}}<tr><th>{{$k}}</th><td class="n">{{$v}}</td></tr>{{end}}</tbody></table>
+<h2>Recent removals</h2>
+<table id="removals"><thead><tr><th>when</th><th>remote</th><th>instance</th><th>reason</th><th>error</th></tr></thead><tbody>
+{{range .RecentRemovals}}<tr><td>{{$.Ago .Time}}</td><td>{{.Addr}}</td><td><code>{{.Instance}}</code></td><td>{{.Reason}}</td><td>{{.Err}}</td></tr>
+{{else}}<tr><td colspan="5">none</td></tr>{{end}}
+</tbody></table>
 <h2>Recent failed dials and handshakes</h2>
 <table id="failures"><thead><tr><th>when</th><th>address</th><th>stage</th><th>direction</th><th>error</th></tr></thead><tbody>
 {{range .RecentFailures}}<tr><td>{{$.Ago .Time}}</td><td>{{.Addr}}</td><td>{{.Stage}}</td><td>{{if .Dialed}}out{{else}}in{{end}}</td><td>{{.Err}}</td></tr>

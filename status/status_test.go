@@ -107,6 +107,28 @@ func TestHandler(t *testing.T) {
 		t.Fatalf("POST got %d", resp.StatusCode)
 	}
 	browserCheck(t, srv.URL, "peerkit node "+a.AdvertiseAddr(), b.AdvertiseAddr(), "1 of 1 remotes up")
+
+	// b leaves: the page and the JSON say who went, and why.
+	bAddr, bInst := b.AdvertiseAddr(), fmt.Sprintf("%016x", b.Instance())
+	b.Close()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(a.Remotes()) != 0 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	_, body = get(t, srv.URL+"?format=json")
+	var removed struct {
+		RecentRemovals []struct{ Addr, Instance, Reason string } `json:"recent_removals"`
+	}
+	if err := json.Unmarshal(body, &removed); err != nil {
+		t.Fatal(err)
+	}
+	if r := removed.RecentRemovals; len(r) != 1 || r[0].Addr != bAddr || r[0].Instance != bInst || r[0].Reason != "left" {
+		t.Fatalf("JSON removals: %+v, want %s %s left", r, bAddr, bInst)
+	}
+	_, page = get(t, srv.URL)
+	if !strings.Contains(string(page), "<td>left</td>") {
+		t.Fatalf("the page does not show the removal's reason:\n%s", page)
+	}
 }
 
 // browserCheck renders url in headless Chromium, where it is installed,
