@@ -76,8 +76,8 @@ func (h *tableHarness) record() []string {
 			s = "view " + a.link.peer.addr
 		case actGiveUp:
 			s = "give up " + a.addr
-		case actUp:
-			continue // wakes waiters only
+		case actUp, actRemovalNoted:
+			continue // wakes waiters, or feeds Stats: nothing to decide
 		}
 		got = append(got, s)
 	}
