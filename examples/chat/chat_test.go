@@ -19,11 +19,16 @@ type chatter struct {
 
 func startChat(t *testing.T, name, join, secret string) *chatter {
 	t.Helper()
+	return startChatOver(t, "tcp", name, join, secret)
+}
+
+func startChatOver(t *testing.T, transport, name, join, secret string) *chatter {
+	t.Helper()
 	inR, inW := io.Pipe()
 	outR, outW := io.Pipe()
 	c := &chatter{in: inW, lines: make(chan string, 100), done: make(chan error, 1)}
 	ready := make(chan string, 1)
-	cfg := config{listen: "127.0.0.1:0", join: join, transport: "tcp", secret: secret, name: name,
+	cfg := config{listen: "127.0.0.1:0", join: join, transport: transport, secret: secret, name: name,
 		ready: func(addr string) { ready <- addr }}
 	go func() {
 		c.done <- run(cfg, inR, outW, make(chan os.Signal))
@@ -43,6 +48,23 @@ func startChat(t *testing.T, name, join, secret string) *chatter {
 	}
 	t.Cleanup(func() { inW.Close(); <-c.done })
 	return c
+}
+
+// expectLog is expect that logs the line found.
+func (c *chatter) expectLog(t *testing.T, want string) {
+	t.Helper()
+	deadline := time.After(10 * time.Second)
+	for {
+		select {
+		case l := <-c.lines:
+			if strings.Contains(l, want) {
+				t.Log(l)
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no line with %q", want)
+		}
+	}
 }
 
 // expect waits for a line containing want.
@@ -83,4 +105,17 @@ func TestChatThreeNodes(t *testing.T) {
 	eve := startChat(t, "eve", ann.addr, "wrongwrongwrongwrong")
 	eve.expect(t, "could not join "+ann.addr)
 	eve.expect(t, "check -secret")
+}
+
+// A node on another transport cannot join, and the chat says why it may
+// be: mux over a tcp node reads garbage, quic (UDP) to a tcp port is
+// refused.
+func TestChatSaysTransportsDiffer(t *testing.T) {
+	ann := startChat(t, "ann", "", "")
+	mo := startChatOver(t, "mux", "mo", ann.addr, "")
+	mo.expectLog(t, "could not join "+ann.addr)
+	mo.expectLog(t, "transports differ?")
+	qu := startChatOver(t, "quic", "qu", ann.addr, "")
+	qu.expect(t, "could not join "+ann.addr)
+	qu.expectLog(t, "do the transports differ? valid: tcp, quic, mux")
 }

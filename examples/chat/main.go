@@ -66,7 +66,7 @@ func newTransport(name string) (transport.Transport, error) {
 	case "mux":
 		return mux.New()
 	}
-	return nil, fmt.Errorf("unknown transport %q (want tcp, quic or mux)", name)
+	return nil, fmt.Errorf("unknown -transport %q (valid: tcp, quic, mux)", name)
 }
 
 // run chats until in ends or sig fires, reading lines from in and writing
@@ -121,8 +121,18 @@ func run(cfg config, in io.Reader, out io.Writer, sig <-chan os.Signal) error {
 		cancel()
 		if err != nil {
 			fmt.Fprintf(out, "* could not join %s: %v\n", addr, err)
-			if errors.Is(err, cluster.ErrUnauthorized) {
+			switch {
+			case errors.Is(err, cluster.ErrUnauthorized):
 				fmt.Fprintln(out, "* (check -secret: it must be the same on every node)")
+			case errors.Is(err, cluster.ErrHandshake) && !errors.Is(err, cluster.ErrIncompatible) && !errors.Is(err, cluster.ErrDeclined):
+				// Not peerkit, or the peer hung up mid-handshake: a tcp
+				// node and a mux node read each other's first bytes as
+				// garbage.
+				fmt.Fprintf(out, "* (not a node of this kind there: do the transports differ? this node uses -transport %s; valid: tcp, quic, mux)\n", transportName)
+			case errors.Is(err, cluster.ErrUnreachable):
+				// quic is UDP: between it and tcp or mux, a dial is refused
+				// as if nothing listened; a mux session to a tcp node dies.
+				fmt.Fprintf(out, "* (nothing answers there over %s: is the node up, or do the transports differ? valid: tcp, quic, mux)\n", transportName)
 			}
 		}
 	}
