@@ -1,6 +1,7 @@
 package cluster_test
 
 import (
+	"context"
 	"fmt"
 	"log"
 	"testing"
@@ -205,4 +206,25 @@ func ExampleNode_SetMeta() {
 	// Output:
 	// role=replica
 	// role=leader
+}
+
+// Join a cluster by a DNS name, and keep rejoining it: here a Kubernetes
+// headless Service, whose A records are the ready pods.
+func ExampleNode_Join() {
+	n, err := cluster.New("0.0.0.0:7946",
+		cluster.WithSeeds("dns+peers.default.svc.cluster.local:7946"), // rejoined every 30 s while short of it
+	)
+	if err != nil {
+		log.Print(err) // e.g. the port is taken, or no address to advertise
+		return
+	}
+	defer n.Close()
+	// Or once, by hand: host:port, dns+host:port or dnssrv+_svc._proto.name.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if k, err := n.Join(ctx, "dnssrv+_gossip._tcp.peers.default.svc.cluster.local"); err != nil {
+		log.Print(err)
+	} else {
+		log.Printf("joined %d seeds", k)
+	}
 }

@@ -108,6 +108,9 @@ func New(addr string, opts ...Option) (*Node, error) {
 	go n.events.run()
 	n.wg.Go(n.acceptLoop)
 	n.wg.Go(n.maintain)
+	if len(o.seeds) > 0 {
+		n.wg.Go(n.rejoin)
+	}
 	if iface != "" {
 		n.log.Info("listening on a wildcard; advertising an address of this host", "listen", ln.Addr().String(), "advertise", adv, "interface", iface)
 	}

@@ -3,6 +3,8 @@ package cluster
 import (
 	"fmt"
 	"log/slog"
+	"net"
+	"strings"
 	"time"
 
 	"github.com/peerkit/peerkit/codec"
@@ -30,6 +32,7 @@ const (
 	DefaultMaxPeerList          = 4096
 	DefaultTombstoneTTL         = 10 * time.Minute
 	DefaultMaxTombstones        = 4096
+	DefaultRejoinInterval       = 30 * time.Second
 	maxControlSize              = 4 << 20 // control frames: peer lists, meta
 )
 
@@ -57,6 +60,9 @@ type options struct {
 	meta              []byte
 	capabilities      byte                       // announced in the hello; tests set unknown bits
 	interfaces        func() ([]hostAddr, error) // this host's addresses; tests replace it
+	seeds             []string
+	rejoinInterval    time.Duration
+	resolver          Resolver
 }
 
 func defaultOptions() options {
@@ -76,6 +82,8 @@ func defaultOptions() options {
 		maxTombstones:   DefaultMaxTombstones,
 		capabilities:    wire.Capabilities,
 		interfaces:      interfaceAddrs,
+		rejoinInterval:  DefaultRejoinInterval,
+		resolver:        net.DefaultResolver,
 	}
 }
 
@@ -307,6 +315,59 @@ func WithMeta(meta []byte) Option {
 			return fmt.Errorf("cluster: WithMeta: at most %d bytes, got %d", wire.MaxMeta, len(meta))
 		}
 		o.meta = append([]byte(nil), meta...)
+		return nil
+	}
+}
+
+// WithSeeds makes the node join the cluster through seeds (the forms of
+// Join: host:port, dns+host:port, dnssrv+_service._proto.name) when it
+// starts, in the background, and again every rejoin interval while it knows
+// fewer remotes than the seeds resolve to, so that a cluster restarted all
+// at once, or a node started before its seeds, converges by itself. A seed
+// may name this node; it is skipped.
+func WithSeeds(seeds ...string) Option {
+	return func(o *options) error {
+		for _, s := range seeds {
+			if err := checkSeed(s); err != nil {
+				return fmt.Errorf("cluster: WithSeeds: %v", err)
+			}
+		}
+		o.seeds = append([]string(nil), seeds...)
+		return nil
+	}
+}
+
+// checkSeed reports why s is not a seed in one of Join's forms.
+func checkSeed(s string) error {
+	if name, ok := strings.CutPrefix(s, "dnssrv+"); ok {
+		if name == "" || strings.ContainsAny(name, ":/ ") {
+			return fmt.Errorf("%q: dnssrv+ takes a DNS name such as _gossip._tcp.peers.default.svc", s)
+		}
+		return nil
+	}
+	hp := strings.TrimPrefix(s, "dns+")
+	if host, port, err := net.SplitHostPort(hp); err != nil || host == "" || port == "" {
+		return fmt.Errorf("%q is not host:port, dns+host:port or dnssrv+name", s)
+	}
+	return nil
+}
+
+// WithRejoinInterval sets how often a node with WithSeeds re-resolves and
+// rejoins its seeds while it knows fewer remotes than they name (default
+// 30 s).
+func WithRejoinInterval(d time.Duration) Option {
+	return positive("WithRejoinInterval", d, func(o *options) { o.rejoinInterval = d })
+}
+
+// WithResolver sets how seeds' names are looked up (default
+// net.DefaultResolver): for instance a *net.Resolver that asks a given DNS
+// server.
+func WithResolver(r Resolver) Option {
+	return func(o *options) error {
+		if r == nil {
+			return fmt.Errorf("cluster: WithResolver: resolver is nil")
+		}
+		o.resolver = r
 		return nil
 	}
 }
