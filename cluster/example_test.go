@@ -2,6 +2,7 @@ package cluster_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"testing"
@@ -227,4 +228,33 @@ func ExampleNode_Join() {
 	} else {
 		log.Printf("joined %d seeds", k)
 	}
+}
+
+// Rotate the cluster's secret without downtime: each step on every node
+// before the next. Links stay up throughout.
+func ExampleNode_SetSecrets() {
+	oldSecret := []byte("the old secret, 16 bytes or more")
+	newSecret := []byte("the new secret, 16 bytes or more")
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	a, _ := cluster.New("a:1", cluster.WithTransport(nw), cluster.WithSecret(oldSecret))
+	defer a.Close()
+	b, _ := cluster.New("b:1", cluster.WithTransport(nw), cluster.WithSecret(oldSecret))
+	defer b.Close()
+	a.Add("b:1")
+
+	nodes := []*cluster.Node{a, b}
+	for _, n := range nodes {
+		n.SetSecrets(oldSecret, newSecret) // 1: accept the new
+	}
+	for _, n := range nodes {
+		n.SetSecrets(newSecret, oldSecret) // 2: prove with the new
+	}
+	for _, n := range nodes {
+		n.SetSecrets(newSecret) // 3: drop the old
+	}
+	c, _ := cluster.New("c:1", cluster.WithTransport(nw), cluster.WithSecret(oldSecret))
+	defer c.Close()
+	fmt.Println(len(a.Remotes()), errors.Is(c.Add("a:1"), cluster.ErrUnauthorized))
+	// Output: 1 true
 }

@@ -18,8 +18,9 @@ import (
 // fixed binary layouts are parsed before the verdict: no codec ever runs
 // on bytes from a peer that has not completed it.
 
-// hello builds this node's hello with a fresh nonce.
-func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
+// hello builds this node's hello with a fresh nonce; keys are the secrets
+// of this handshake (nil: none).
+func (n *Node) hello(explicit bool, keys *keyring) (*wire.Hello, []byte) {
 	h := &wire.Hello{
 		Version:  wire.Version,
 		Instance: n.self.Instance,
@@ -27,7 +28,7 @@ func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
 		Addr:     n.self.Addr,
 		Meta:     *n.meta.Load(),
 	}
-	if n.opts.secret != nil {
+	if keys != nil {
 		h.Flags |= wire.FlagAuth
 	}
 	if explicit {
@@ -43,13 +44,13 @@ func (n *Node) hello(explicit bool) (*wire.Hello, []byte) {
 }
 
 // checkHello reports why this node cannot talk to the peer that sent h.
-func (n *Node) checkHello(h *wire.Hello) (code byte, cause error) {
+func (n *Node) checkHello(h *wire.Hello, keys *keyring) (code byte, cause error) {
 	switch {
 	case h.Codec != n.opts.codec.Name():
 		return wire.VerdictIncompatible, fmt.Errorf("%w: peer uses codec %q, this node %q", ErrIncompatible, h.Codec, n.opts.codec.Name())
-	case h.Flags&wire.FlagAuth != 0 && n.opts.secret == nil:
+	case h.Flags&wire.FlagAuth != 0 && keys == nil:
 		return wire.VerdictUnauthorized, fmt.Errorf("%w: peer requires a secret, this node has none", ErrUnauthorized)
-	case h.Flags&wire.FlagAuth == 0 && n.opts.secret != nil:
+	case h.Flags&wire.FlagAuth == 0 && keys != nil:
 		return wire.VerdictUnauthorized, fmt.Errorf("%w: peer has no secret, this node requires one", ErrUnauthorized)
 	case h.Instance == n.self.Instance:
 		return wire.VerdictSelf, ErrSelf
@@ -70,32 +71,34 @@ func helloError(err error) error {
 	return err
 }
 
-// proof computes this node's proof, in role, for the two hellos, bound to
-// conn's TLS session if it has one.
-func (n *Node) proof(conn net.Conn, role byte, dialerHello, listenerHello []byte) ([]byte, error) {
+// proof computes the proof with secret, in role, for the two hellos,
+// bound to conn's TLS session if it has one.
+func proof(conn net.Conn, secret []byte, role byte, dialerHello, listenerHello []byte) ([]byte, error) {
 	exporter, err := exporterKey(conn)
 	if err != nil {
 		return nil, fmt.Errorf("%w: TLS exporter: %v", ErrUnauthorized, err)
 	}
-	return wire.Proof(n.opts.secret, role, dialerHello, listenerHello, exporter), nil
+	return wire.Proof(secret, role, dialerHello, listenerHello, exporter), nil
 }
 
-// readProof reads the peer's proof, in role, and checks it in constant
-// time. The dialer proves first; the listener proves only to a dialer
-// that did, so a stranger that connects learns no proof at all.
-func (n *Node) readProof(conn net.Conn, role byte, dialerHello, listenerHello []byte) error {
+// readProof reads the peer's proof, in role, checks it against every
+// secret of keys in constant time each, and returns the one that made it.
+// The dialer proves first; the listener proves only to a dialer that did,
+// so a stranger that connects learns no proof at all.
+func readProof(conn net.Conn, keys *keyring, role byte, dialerHello, listenerHello []byte) ([]byte, error) {
 	var got [wire.ProofLen]byte
 	if _, err := io.ReadFull(conn, got[:]); err != nil {
-		return helloError(err)
+		return nil, helloError(err)
 	}
 	exporter, err := exporterKey(conn)
 	if err != nil {
-		return fmt.Errorf("%w: TLS exporter: %v", ErrUnauthorized, err)
+		return nil, fmt.Errorf("%w: TLS exporter: %v", ErrUnauthorized, err)
 	}
-	if !wire.VerifyProof(got[:], n.opts.secret, role, dialerHello, listenerHello, exporter) {
-		return fmt.Errorf("%w: wrong secret (or a relay between two TLS sessions)", ErrUnauthorized)
+	secret := keys.verify(got[:], role, dialerHello, listenerHello, exporter)
+	if secret == nil {
+		return nil, fmt.Errorf("%w: wrong secret (or a relay between two TLS sessions)", ErrUnauthorized)
 	}
-	return nil
+	return secret, nil
 }
 
 // exporterKey binds proofs to the TLS session when there is one.
@@ -114,7 +117,8 @@ func exporterKey(conn net.Conn) ([]byte, error) {
 // dialHandshake runs the dialer's side on conn and returns the peer's
 // hello with the listener's verdict.
 func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, string, error) {
-	_, ours := n.hello(explicit)
+	keys := n.keys.Load() // one set of secrets for the whole handshake
+	_, ours := n.hello(explicit, keys)
 	if _, err := conn.Write(ours); err != nil {
 		return nil, 0, "", err
 	}
@@ -122,11 +126,11 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 	if err != nil {
 		return nil, 0, "", helloError(err)
 	}
-	if _, cause := n.checkHello(theirs); cause != nil {
+	if _, cause := n.checkHello(theirs, keys); cause != nil {
 		return theirs, 0, "", cause
 	}
-	if n.opts.secret != nil {
-		p, err := n.proof(conn, wire.RoleDialer, ours, raw)
+	if keys != nil {
+		p, err := proof(conn, keys.primary, wire.RoleDialer, ours, raw)
 		if err != nil {
 			return theirs, 0, "", err
 		}
@@ -138,10 +142,11 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 	if err != nil {
 		return theirs, 0, "", helloError(err)
 	}
-	if n.opts.secret != nil && code != wire.VerdictUnauthorized {
-		// The listener accepted our proof; its own follows the verdict.
-		// Until it checks, the verdict is not believed.
-		if err := n.readProof(conn, wire.RoleListener, ours, raw); err != nil {
+	if keys != nil && code != wire.VerdictUnauthorized {
+		// The listener accepted our proof; its own follows the verdict,
+		// made with the secret ours was. Until it checks, the verdict is
+		// not believed.
+		if _, err := readProof(conn, keys, wire.RoleListener, ours, raw); err != nil {
 			return theirs, 0, "", err
 		}
 	}
@@ -152,7 +157,7 @@ func (n *Node) dialHandshake(conn net.Conn, explicit bool) (*wire.Hello, byte, s
 // accepted conn, up to the verdict: it returns the peer's hello and, with a
 // secret, the proof to send after the verdict. On failure it answers the
 // peer (when it read its hello), logs, closes conn and reports false.
-func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, proof []byte, ok bool) {
+func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, listenerProof []byte, ok bool) {
 	from := conn.RemoteAddr().String()
 	fail := func(h *wire.Hello, code byte, cause error) {
 		if h != nil {
@@ -166,7 +171,8 @@ func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, proof []byte,
 		}
 		conn.Close()
 	}
-	_, ours := n.hello(false)
+	keys := n.keys.Load() // one set of secrets for the whole handshake
+	_, ours := n.hello(false, keys)
 	if _, err := conn.Write(ours); err != nil {
 		fail(nil, 0, err)
 		return nil, nil, false
@@ -176,21 +182,24 @@ func (n *Node) listenHandshake(conn net.Conn) (theirs *wire.Hello, proof []byte,
 		fail(nil, 0, helloError(err))
 		return nil, nil, false
 	}
-	if code, cause := n.checkHello(theirs); cause != nil {
+	if code, cause := n.checkHello(theirs, keys); cause != nil {
 		fail(theirs, code, cause)
 		return nil, nil, false
 	}
-	if n.opts.secret != nil {
-		if err := n.readProof(conn, wire.RoleDialer, raw, ours); err != nil {
+	if keys != nil {
+		// Answer with the secret the dialer proved with: it may be one
+		// this node only accepts, in the middle of a rotation.
+		secret, err := readProof(conn, keys, wire.RoleDialer, raw, ours)
+		if err != nil {
 			fail(theirs, wire.VerdictUnauthorized, err)
 			return nil, nil, false
 		}
-		if proof, err = n.proof(conn, wire.RoleListener, raw, ours); err != nil {
+		if listenerProof, err = proof(conn, secret, wire.RoleListener, raw, ours); err != nil {
 			fail(theirs, wire.VerdictUnauthorized, err)
 			return nil, nil, false
 		}
 	}
-	return theirs, proof, true
+	return theirs, listenerProof, true
 }
 
 // watch makes conn's I/O fail at once when ctx (if not nil) or the node

@@ -37,6 +37,7 @@ type Node struct {
 	ln      net.Listener
 	self    wire.Peer
 	meta    atomic.Pointer[[]byte]
+	keys    atomic.Pointer[keyring] // nil: no authentication
 	log     *slog.Logger
 	events  *dispatcher
 	stats   nodeStats
@@ -103,6 +104,9 @@ func New(addr string, opts ...Option) (*Node, error) {
 		inbox: n.inbox, wg: &n.wg, owner: n,
 	}
 	n.meta.Store(&o.meta)
+	if o.keys != nil {
+		n.keys.Store(o.keys)
+	}
 	n.log = o.logger.With("node", adv)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	go n.events.run()

@@ -56,7 +56,7 @@ type options struct {
 	tombstoneTTL      time.Duration
 	maxTombstones     int
 	advertiseAddr     string
-	secret            []byte
+	keys              *keyring // nil: no authentication
 	meta              []byte
 	capabilities      byte                       // announced in the hello; tests set unknown bits
 	interfaces        func() ([]hostAddr, error) // this host's addresses; tests replace it
@@ -289,20 +289,6 @@ func WithAdvertiseAddr(addr string) Option {
 			return fmt.Errorf("cluster: WithAdvertiseAddr: %q is longer than %d bytes", addr, wire.MaxAddr)
 		}
 		o.advertiseAddr = addr
-		return nil
-	}
-}
-
-// WithSecret makes the node require that every peer prove knowledge of
-// the same secret (mutual HMAC challenge-response, bound to the TLS session
-// when the transport has one). The secret should hold at least 16 random
-// bytes.
-func WithSecret(secret []byte) Option {
-	return func(o *options) error {
-		if len(secret) < 16 {
-			return fmt.Errorf("cluster: WithSecret: secret must be at least 16 bytes, got %d", len(secret))
-		}
-		o.secret = append([]byte(nil), secret...)
 		return nil
 	}
 }

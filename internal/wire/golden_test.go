@@ -343,3 +343,24 @@ func TestGoldenCapabilities(t *testing.T) {
 		t.Fatalf("the dialer vector (auth|explicit) has capabilities %#x", got)
 	}
 }
+
+// Rotation: proofs made with a second secret over the same hellos verify
+// under that secret only, so a listener holding both knows, by trying
+// each, which one a dialer used, with no extra message.
+func TestGoldenProofRotation(t *testing.T) {
+	second := []byte("a new secret for the rotation")
+	want := readHex(t, "proof-rotation.hex")
+	d := mustAppend(t, &goldenDialerHello)
+	l := mustAppend(t, &goldenListenerHello)
+	got := append(wire.Proof(second, wire.RoleDialer, d, l, nil), wire.Proof(second, wire.RoleListener, d, l, nil)...)
+	if !bytes.Equal(got, want) {
+		t.Fatalf("proofs differ from proof-rotation.hex:\n got %x\nwant %x", got, want)
+	}
+	pd := want[:wire.ProofLen]
+	if wire.VerifyProof(pd, goldenSecret, wire.RoleDialer, d, l, nil) {
+		t.Fatal("a proof made with the second secret verifies under the first")
+	}
+	if !wire.VerifyProof(pd, second, wire.RoleDialer, d, l, nil) {
+		t.Fatal("the second secret's proof does not verify")
+	}
+}
