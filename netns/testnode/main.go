@@ -34,6 +34,7 @@ import (
 	"io"
 	"log"
 	"log/slog"
+	"net"
 	"os"
 	"strconv"
 	"strings"
@@ -57,6 +58,9 @@ func main() {
 	maxReconnect := flag.Duration("max-reconnect", 500*time.Millisecond, "reconnect backoff cap")
 	quicIdle := flag.Duration("quic-idle", 0, "QUIC idle timeout (0: the transport's default)")
 	verbose := flag.Bool("v", false, "debug log on stderr")
+	seeds := flag.String("seeds", "", "comma-separated seeds for cluster.WithSeeds (dns+host:port, ...)")
+	dnsServer := flag.String("dns", "", "DNS server (ip:port) that resolves the seeds (default: the system's)")
+	rejoin := flag.Duration("rejoin", 500*time.Millisecond, "rejoin interval with -seeds")
 	flag.Parse()
 	log.SetFlags(0)
 	log.SetPrefix("testnode: ")
@@ -73,14 +77,25 @@ func main() {
 		level = slog.LevelDebug
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	n, err := cluster.New(*listen,
+	opts := []cluster.Option{
 		cluster.WithTransport(tr),
 		cluster.WithLogger(logger),
 		cluster.WithHealthyInterval(*healthy),
 		cluster.WithNetworkTimeout(*timeout),
 		cluster.WithReconnectInterval(*reconnect),
 		cluster.WithMaxReconnectInterval(*maxReconnect),
-	)
+	}
+	if *seeds != "" {
+		opts = append(opts, cluster.WithSeeds(strings.Split(*seeds, ",")...), cluster.WithRejoinInterval(*rejoin))
+	}
+	if *dnsServer != "" {
+		server := *dnsServer
+		opts = append(opts, cluster.WithResolver(&net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
+			var d net.Dialer
+			return d.DialContext(ctx, network, server)
+		}}))
+	}
+	n, err := cluster.New(*listen, opts...)
 	if err != nil {
 		log.Fatal(err)
 	}
