@@ -23,9 +23,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-
 	"github.com/peerkit/peerkit/cluster"
 	peerkitprom "github.com/peerkit/peerkit/metrics/prometheus"
 	"github.com/peerkit/peerkit/status"
@@ -78,11 +75,9 @@ func run(ctx context.Context, c config, log *slog.Logger, ready func(n *cluster.
 		}
 	})
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(peerkitprom.NewCollector(n))
 	mux := http.NewServeMux()
 	mux.Handle("/", status.Handler(n))
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", peerkitprom.Handler(n))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
 	ln, err := net.Listen("tcp", c.http)
 	if err != nil {

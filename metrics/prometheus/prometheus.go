@@ -35,7 +35,10 @@
 package prometheus
 
 import (
+	"net/http"
+
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peerkit/peerkit/cluster"
 )
@@ -141,4 +144,14 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 			gauge(rLastHeard, float64(r.LastHeard.UnixNano())/1e9, r.Addr)
 		}
 	}
+}
+
+// Handler serves n's metrics in the Prometheus exposition format, from a
+// registry of their own, for a program that has no registry yet:
+//
+//	http.Handle("/metrics", peerkitprom.Handler(n))
+func Handler(n *cluster.Node, opts ...Option) http.Handler {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(NewCollector(n, opts...))
+	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 }

@@ -1,6 +1,7 @@
 package prometheus_test
 
 import (
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -68,6 +69,13 @@ peerkit_remotes{state="up"} 1
 		}
 		if _, err := reg.Gather(); err != nil {
 			t.Fatalf("gather: %v", err)
+		}
+
+		// Handler serves the same from a registry of its own.
+		rec := httptest.NewRecorder()
+		peerkitprom.Handler(a).ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+		if body := rec.Body.String(); !strings.Contains(body, `peerkit_remotes{state="up"} 1`) || !strings.Contains(body, "peerkit_messages_sent_total 3") {
+			t.Fatalf("Handler serves:\n%s", body)
 		}
 
 		// Without per-remote labels: only the node-wide series.
