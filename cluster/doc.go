@@ -53,11 +53,12 @@
 //
 // # Errors
 //
-// Methods return ErrClosed, ErrUnknownRemote, ErrSelf, ErrMessageTooLarge
-// and ErrSendTimeout; a failed handshake is a *HandshakeError matching
-// ErrHandshake and one of ErrIncompatible, ErrUnauthorized, ErrNotPeerkit,
-// ErrDeclined or a transport error; a failed dial matches ErrUnreachable
-// and the transport's error (transport.ErrRefused when nothing listens). Match them with errors.Is and errors.As.
+// Methods return ErrClosed, ErrUnknownRemote, ErrSelf, ErrMessageTooLarge,
+// ErrSendTimeout and ErrNoSeeds; a failed handshake is a *HandshakeError
+// matching ErrHandshake and one of ErrIncompatible, ErrUnauthorized,
+// ErrNotPeerkit, ErrDeclined or the I/O error that ended it; a failed dial
+// matches ErrUnreachable and the transport's error (transport.ErrRefused
+// when nothing listens). Match them with errors.Is and errors.As.
 //
 // The wire protocol is specified in PROTOCOL.md at the root of the module.
 //
@@ -65,7 +66,10 @@
 //
 // The files read top-down; each uses only the ones below it. node.go holds
 // Node, New, Close and the public methods, with send.go (Send, Broadcast),
-// meta.go, stats.go and events.go (the callback dispatcher). Below them,
+// seeds.go (Join, WithSeeds and the rejoin loop), secrets.go (the keyring
+// and its rotation), advertise.go (the address a node on a wildcard
+// advertises), meta.go, stats.go and events.go (the callback dispatcher
+// and the Event type). Below them,
 // membership.go runs the table's events under the node's lock and carries
 // out its actions (timers, dials, closing links), and connect.go makes
 // links: it asks the table whether to dial or admit, runs the handshake of
