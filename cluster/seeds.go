@@ -119,6 +119,12 @@ func lookupHostPort(ctx context.Context, r Resolver, host, port string, strict b
 // sentinels of Add, or ErrNoSeeds if nothing resolved.
 func (n *Node) Join(ctx context.Context, seeds ...string) (int, error) {
 	addrs, errs := resolveSeeds(ctx, n.opts.resolver, seeds)
+	return n.join(ctx, addrs, errs)
+}
+
+// join adds addrs, the addresses seeds resolved to; errs are the seeds'
+// resolution errors.
+func (n *Node) join(ctx context.Context, addrs []string, errs []error) (int, error) {
 	if len(addrs) == 0 {
 		return 0, errors.Join(append([]error{ErrNoSeeds}, errs...)...)
 	}
@@ -159,10 +165,10 @@ func (n *Node) rejoin() {
 			return
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.opts.rejoinInterval)
-		addrs, _ := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)
-		addrs = slices.DeleteFunc(addrs, func(a string) bool { return a == n.self.Addr })
-		if len(n.Remotes()) < len(addrs) {
-			if k, err := n.Join(ctx, n.opts.seeds...); err != nil {
+		addrs, errs := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)
+		others := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == n.self.Addr })
+		if len(n.Remotes()) < len(others) || len(addrs) == 0 {
+			if k, err := n.join(ctx, addrs, errs); err != nil {
 				n.log.Info("rejoining seeds failed; retrying", "err", err, "retry_in", n.opts.rejoinInterval)
 			} else {
 				n.log.Debug("rejoined seeds", "joined", k)
