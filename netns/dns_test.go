@@ -55,8 +55,8 @@ func TestDNSSeeds(t *testing.T) {
 
 // serveDNS answers A questions for name with ips from a UDP socket made
 // inside the network namespace at nsPath, until the test ends. The socket
-// is made on an OS thread moved into that namespace; the thread is never
-// moved back, and goes away with its goroutine.
+// is made on an OS thread moved into that namespace for the call, then
+// moved back (a socket stays in the namespace it was made in).
 func serveDNS(t *testing.T, nsPath, addr, name string, ips []string) {
 	t.Helper()
 	type result struct {
@@ -65,18 +65,32 @@ func serveDNS(t *testing.T, nsPath, addr, name string, ips []string) {
 	}
 	made := make(chan result, 1)
 	go func() {
-		runtime.LockOSThread() // never unlocked: the thread dies with this goroutine
+		runtime.LockOSThread()
+		home, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			runtime.UnlockOSThread()
+			made <- result{err: err}
+			return
+		}
+		defer home.Close()
 		f, err := os.Open(nsPath)
 		if err != nil {
+			runtime.UnlockOSThread()
 			made <- result{err: err}
 			return
 		}
 		defer f.Close()
 		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			made <- result{err: fmt.Errorf("setns: %v", err)}
 			return
 		}
 		pc, err := net.ListenPacket("udp", addr)
+		// Back home before the thread is let go. If that fails, it stays
+		// locked, and goes away with this goroutine.
+		if unix.Setns(int(home.Fd()), unix.CLONE_NEWNET) == nil {
+			runtime.UnlockOSThread()
+		}
 		made <- result{pc, err}
 	}()
 	r := <-made

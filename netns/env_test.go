@@ -193,7 +193,7 @@ func (e *env) dumpLogs(t testing.TB, tr string) {
 func deleteNamespace(ns string) {
 	if out, err := sh(nil, "ip", "netns", "pids", ns); err == nil {
 		for _, f := range strings.Fields(out) {
-			if pid, err := strconv.Atoi(f); err == nil && pid > 1 {
+			if pid, err := strconv.Atoi(f); err == nil && pid > 1 && pid != os.Getpid() {
 				syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
