@@ -132,7 +132,7 @@ func TestSecretRotationWithoutDowntime(t *testing.T) {
 
 		close(stop)
 		senders.Wait()
-		time.Sleep(time.Second) // the last messages arrive
+		synctest.Wait() // the last messages arrive
 		mu.Lock()
 		dropped := slices.Clone(drops)
 		mu.Unlock()

@@ -21,6 +21,7 @@ type dnsServer struct {
 	mu   sync.Mutex
 	a    map[string][]string // name -> IPv4 addresses
 	srvs map[string][]*net.SRV
+	asks map[string]int // A questions per name
 }
 
 func startDNS(t *testing.T) *dnsServer {
@@ -29,7 +30,7 @@ func startDNS(t *testing.T) *dnsServer {
 	if err != nil {
 		t.Fatal(err)
 	}
-	d := &dnsServer{addr: pc.LocalAddr().String(), a: map[string][]string{}, srvs: map[string][]*net.SRV{}}
+	d := &dnsServer{addr: pc.LocalAddr().String(), a: map[string][]string{}, srvs: map[string][]*net.SRV{}, asks: map[string]int{}}
 	started := make(chan struct{})
 	d.srv = &dns.Server{PacketConn: pc, Handler: dns.HandlerFunc(d.serve), NotifyStartedFunc: func() { close(started) }}
 	done := make(chan struct{})
@@ -58,6 +59,7 @@ func (d *dnsServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	for _, q := range req.Question {
 		switch q.Qtype {
 		case dns.TypeA:
+			d.asks[q.Name]++
 			for _, ip := range d.a[q.Name] {
 				m.Answer = append(m.Answer, &dns.A{Hdr: dns.RR_Header{Name: q.Name, Rrtype: dns.TypeA, Class: dns.ClassINET, Ttl: 1}, A: net.ParseIP(ip)})
 			}
@@ -77,6 +79,13 @@ func (d *dnsServer) serve(w dns.ResponseWriter, req *dns.Msg) {
 	}
 	d.mu.Unlock()
 	w.WriteMsg(m)
+}
+
+// asked reports how many A questions name got.
+func (d *dnsServer) asked(name string) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.asks[dns.Fqdn(name)]
 }
 
 // resolver asks d only.
@@ -155,8 +164,11 @@ func TestSeedsRejoinUntilFullMesh(t *testing.T) {
 	ln.Close()
 	nodes, ips, _ := loopbackNodesOn(t, port, 5, WithResolver(d.resolver()),
 		WithSeeds("dns+peers.test:"+port), WithRejoinInterval(200*time.Millisecond))
-	d.set("peers.test")                // known, with no address yet
-	time.Sleep(500 * time.Millisecond) // the name resolves to nothing yet: no one joins
+	d.set("peers.test") // known, with no address yet
+	// Each node asks twice (its start, then a rejoin) while the name
+	// resolves to nothing: no one joins.
+	eventually(t, 5*time.Second, func() bool { return d.asked("peers.test") >= 2*len(nodes) },
+		func() string { return fmt.Sprintf("%d questions for peers.test", d.asked("peers.test")) })
 	for _, n := range nodes {
 		if len(n.Remotes()) != 0 {
 			t.Fatalf("%s joined before the name listed anyone", n.AdvertiseAddr())

@@ -110,19 +110,29 @@ func TestHandler(t *testing.T) {
 
 	// b leaves: the page and the JSON say who went, and why.
 	bAddr, bInst := b.AdvertiseAddr(), fmt.Sprintf("%016x", b.Instance())
+	removed := make(chan struct{}, 1)
+	a.OnEvent(func(e cluster.Event) {
+		if e.Kind == cluster.EventRemoved {
+			select {
+			case removed <- struct{}{}:
+			default:
+			}
+		}
+	})
 	b.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.Remotes()) != 0 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
+	select { // Stats holds the removal before the event is told
+	case <-removed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a did not remove b within 5s of its Close")
 	}
 	_, body = get(t, srv.URL+"?format=json")
-	var removed struct {
+	var removals struct {
 		RecentRemovals []struct{ Addr, Instance, Reason string } `json:"recent_removals"`
 	}
-	if err := json.Unmarshal(body, &removed); err != nil {
+	if err := json.Unmarshal(body, &removals); err != nil {
 		t.Fatal(err)
 	}
-	if r := removed.RecentRemovals; len(r) != 1 || r[0].Addr != bAddr || r[0].Instance != bInst || r[0].Reason != "left" {
+	if r := removals.RecentRemovals; len(r) != 1 || r[0].Addr != bAddr || r[0].Instance != bInst || r[0].Reason != "left" {
 		t.Fatalf("JSON removals: %+v, want %s %s left", r, bAddr, bInst)
 	}
 	_, page = get(t, srv.URL)

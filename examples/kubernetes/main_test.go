@@ -40,12 +40,19 @@ func TestTwoPods(t *testing.T) {
 		return p
 	}
 	a := start("")
+	joined := make(chan struct{}, 1)
+	a.n.OnEvent(func(e cluster.Event) {
+		if e.Kind == cluster.EventAdded {
+			select {
+			case joined <- struct{}{}:
+			default:
+			}
+		}
+	})
 	b := start(a.n.AdvertiseAddr())
-	deadline := time.Now().Add(5 * time.Second)
-	for len(a.n.Remotes()) != 1 && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if len(a.n.Remotes()) != 1 {
+	select {
+	case <-joined:
+	case <-time.After(5 * time.Second):
 		t.Fatal("the second pod did not join through its seed")
 	}
 	for path, want := range map[string]string{"/healthz": "ok", "/metrics": "peerkit_remotes{state=\"up\"} 1", "/": b.n.AdvertiseAddr()} {
