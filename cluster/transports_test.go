@@ -46,13 +46,7 @@ func closeWith(t *testing.T, tr transport.Transport) transport.Transport {
 
 func transportCases(t *testing.T) []transportCase {
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
-	must := func(tr transport.Transport, err error) transport.Transport {
-		t.Helper()
-		if err != nil {
-			t.Fatal(err)
-		}
-		return closeWith(t, tr)
-	}
+	must := mustTransport(t)
 	var shared *memory.Network
 	return []transportCase{
 		{"tcp", "127.0.0.1:0", func(t *testing.T) transport.Transport { return must(tcp.New()) }},
