@@ -41,7 +41,7 @@
 // (DefaultIdleConnTimeout, 30 s): a Dial within that time opens its stream
 // on it; after it the connection is closed, with a CONNECTION_CLOSE so that
 // the peer frees it too, and forgotten. This is not WithIdleTimeout
-// (QUIC's max_idle_timeout, DefaultIdleTimeout, 30 s), which declares a
+// (QUIC's max_idle_timeout, DefaultIdleTimeout, 10 s), which declares a
 // connection dead when nothing at all has come from the peer for that
 // long; keep-alives every third of it mean a live peer never reaches it,
 // so only WithIdleConnTimeout ends a connection that is merely unused.

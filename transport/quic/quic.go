@@ -24,9 +24,13 @@ const NextProto = "peerkit"
 // Defaults of the options.
 const (
 	DefaultHandshakeTimeout = 3 * time.Second
-	DefaultIdleTimeout      = 30 * time.Second
-	DefaultMaxStreams       = 1024
-	DefaultIdleConnTimeout  = 30 * time.Second
+	// DefaultIdleTimeout is short because a peer that died without a
+	// trace (SIGKILL, power) and restarted on the same port drops the old
+	// connection's packets without a word: until the idle timeout, Dials
+	// reuse the dead connection and their handshakes time out.
+	DefaultIdleTimeout     = 10 * time.Second
+	DefaultMaxStreams      = 1024
+	DefaultIdleConnTimeout = 30 * time.Second
 )
 
 // Option configures a Transport. Options apply in order (the last one for a
