@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net"
 	"reflect"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -84,7 +83,7 @@ type link struct {
 	caps byte
 
 	first      *wire.Control // the view sent before anything queued; set before start
-	queue      chan outFrame
+	queue      *sendQueue
 	done       chan struct{} // closed by shutdown
 	leaving    chan struct{} // closed by leave: say goodbye, then shut down
 	readerDone chan struct{}
@@ -104,7 +103,7 @@ func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *l
 		conn:       conn,
 		dialed:     dialed,
 		caps:       caps,
-		queue:      make(chan outFrame, cfg.queueSize),
+		queue:      newSendQueue(cfg.queueSize),
 		done:       make(chan struct{}),
 		leaving:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -165,55 +164,41 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 		return ErrUnknownRemote
 	default:
 	}
-	select {
-	case l.queue <- f:
-		l.queued()
-		return nil
-	default:
-	}
-	t := time.NewTimer(l.cfg.timeout)
-	defer t.Stop()
-	select {
-	case l.queue <- f:
-		l.queued()
-		return nil
-	case <-l.done:
-		return ErrUnknownRemote
-	case <-l.leaving:
-		return ErrUnknownRemote
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return ErrSendTimeout
-	}
-}
-
-// queued is called after every frame put in the queue. The writer drains
-// the queue once, on its way out, after done is closed; a frame queued
-// after that drain would sit in the queue for ever, neither written nor
-// counted. So if done is closed by now, the sender drains the queue
-// itself. If it is not, the writer's drain is still to come, and sees the
-// frame. Each frame leaves the queue once, so none is counted twice.
-func (l *link) queued() {
-	select {
-	case <-l.done:
-		l.dropQueued()
-	default:
+	var t *time.Timer
+	for {
+		ok, room, closed := l.queue.push(f)
+		switch {
+		case ok:
+			return nil
+		case closed:
+			return ErrUnknownRemote
+		}
+		if t == nil {
+			t = time.NewTimer(l.cfg.timeout)
+			defer t.Stop()
+		}
+		select {
+		case <-room:
+		case <-l.done:
+			return ErrUnknownRemote
+		case <-l.leaving:
+			return ErrUnknownRemote
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-t.C:
+			return ErrSendTimeout
+		}
 	}
 }
 
 // tryEnqueue queues a control frame if there is room, without waiting. It
-// may be called under the node's lock. (A control frame left in the queue
-// of a link that is down holds nothing to count or release, so it needs
-// no queued.)
+// may be called under the node's lock.
 func (l *link) tryEnqueue(f outFrame) bool {
-	select {
-	case l.queue <- f:
-		return true
-	default:
+	ok, _, closed := l.queue.push(f)
+	if !ok && !closed {
 		l.stats.shed.Add(1)
-		return false
 	}
+	return ok
 }
 
 // enqueueAll queues f, which holds one reference per link, for every link
@@ -230,18 +215,33 @@ func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Dura
 	cases := make([]reflect.SelectCase, 2, 2+perLink*len(full))
 	cases[0] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(ctx.Done())}
 	cases[1] = reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(t.C)}
-	fv := reflect.ValueOf(f)
-	for _, l := range full {
-		cases = append(cases,
-			reflect.SelectCase{Dir: reflect.SelectSend, Chan: reflect.ValueOf(l.queue), Send: fv},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.done)},
-			reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.leaving)})
-	}
-	pending := slices.Clone(full)
+	var pending []*link
 	var errs []error
 	fail := func(l *link, err error) {
 		f.drop()
 		errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
+	}
+	// push tries l's queue again; if it is still full, l waits on the
+	// queue's new room channel (case i of its three).
+	push := func(l *link) (waiting bool, room <-chan struct{}) {
+		ok, room, closed := l.queue.push(f)
+		switch {
+		case ok:
+			return false, nil
+		case closed:
+			fail(l, ErrUnknownRemote)
+			return false, nil
+		}
+		return true, room
+	}
+	for _, l := range full {
+		if waiting, room := push(l); waiting {
+			pending = append(pending, l)
+			cases = append(cases,
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(room)},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.done)},
+				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(l.leaving)})
+		}
 	}
 	for len(pending) > 0 {
 		chosen, _, _ := reflect.Select(cases)
@@ -258,7 +258,10 @@ func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Dura
 		i := (chosen - 2) / perLink
 		l := pending[i]
 		if (chosen-2)%perLink == 0 {
-			l.queued()
+			if waiting, room := push(l); waiting {
+				cases[chosen].Chan = reflect.ValueOf(room)
+				continue
+			}
 		} else {
 			fail(l, ErrUnknownRemote)
 		}

@@ -69,11 +69,8 @@ func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
 	f := outFrame{data: newPayload(payload, len(links))}
 	full := links[:0]
 	for _, l := range links {
-		select {
-		case l.queue <- f:
-			l.queued()
-		default:
-			full = append(full, l)
+		if !l.queue.tryPush(f) {
+			full = append(full, l) // full, or closed: enqueueAll tells which
 		}
 	}
 	if len(full) == 0 {

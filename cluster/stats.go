@@ -226,7 +226,7 @@ func (n *Node) Stats() Stats {
 			rs.MessagesReceived = l.stats.msgsIn.Load()
 			rs.BytesReceived = l.stats.bytesIn.Load()
 			rs.Dropped = l.stats.dropped.Load() + l.stats.shed.Load()
-			rs.QueueDepth, rs.QueueCapacity = len(l.queue), cap(l.queue)
+			rs.QueueDepth, rs.QueueCapacity = l.queue.depth(), l.queue.limit
 		}
 		st.Remotes = append(st.Remotes, rs)
 	}

@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"errors"
 	"net"
@@ -16,14 +15,18 @@ import (
 // when idle and a goodbye at the end.
 
 func (l *link) writeLoop() {
-	w := &frameWriter{conn: l.conn}
+	w := newFrameWriter(l.conn)
 	w.enc = l.cfg.codec.NewEncoder(&w.encBuf)
 	tick := time.NewTicker(l.cfg.healthy)
 	defer tick.Stop()
 	defer l.dropQueued()
 	wrote := false
 	if l.first != nil {
-		if err := l.writeBatch(w, outFrame{ctl: l.first}); err != nil {
+		err := w.control(l.first)
+		if err == nil {
+			err = l.writeQueued(w)
+		}
+		if err != nil {
 			l.shutdown(err)
 			return
 		}
@@ -31,14 +34,15 @@ func (l *link) writeLoop() {
 	}
 	for {
 		select {
-		case f := <-l.queue:
-			if err := l.writeBatch(w, f); err != nil {
+		case <-l.queue.ready:
+			if err := l.writeQueued(w); err != nil {
 				l.shutdown(err)
 				return
 			}
 			wrote = true
 		case <-tick.C:
 			if !wrote {
+				l.queue.trim()
 				err := w.frame(wire.FrameHeartbeat, nil)
 				if err == nil {
 					err = w.flush()
@@ -58,19 +62,22 @@ func (l *link) writeLoop() {
 	}
 }
 
-// writeBatch writes f and whatever else is queued, then flushes: one
-// flush per burst, not per message.
-func (l *link) writeBatch(w *frameWriter, f outFrame) error {
+// writeQueued writes everything queued, batch after batch until the queue
+// is empty, then flushes: one flush per burst, not per message.
+func (l *link) writeQueued(w *frameWriter) error {
 	for {
-		if err := l.write(w, f); err != nil {
-			return err
+		batch := l.queue.take()
+		if len(batch) == 0 {
+			return w.flush()
 		}
-		select {
-		case f = <-l.queue:
-			continue
-		default:
+		for i, f := range batch {
+			if err := l.write(w, f); err != nil {
+				l.dropFrames(batch[i+1:])
+				l.queue.recycle(batch)
+				return err
+			}
 		}
-		return w.flush()
+		l.queue.recycle(batch)
 	}
 }
 
@@ -92,23 +99,13 @@ func (l *link) write(w *frameWriter, f outFrame) error {
 func (l *link) sayGoodbye(w *frameWriter) {
 	deadline := time.Now().Add(l.cfg.healthy)
 	l.conn.SetWriteDeadline(deadline)
-	err := func() error {
-		for {
-			select {
-			case f := <-l.queue:
-				if err := l.write(w, f); err != nil {
-					return err
-				}
-				continue
-			default:
-			}
-			break
-		}
-		if err := w.frame(wire.FrameGoodbye, nil); err != nil {
-			return err
-		}
-		return w.flush()
-	}()
+	err := l.writeQueued(w)
+	if err == nil {
+		err = w.frame(wire.FrameGoodbye, nil)
+	}
+	if err == nil {
+		err = w.flush()
+	}
 	if err == nil {
 		t := time.NewTimer(time.Until(deadline))
 		select {
@@ -121,62 +118,105 @@ func (l *link) sayGoodbye(w *frameWriter) {
 	l.shutdown(errLeft)
 }
 
-// dropQueued empties the queue of a link that is down and counts the
-// messages that will never be sent.
+// dropQueued closes the queue of a link that is down and counts the
+// messages that will never be sent. The writer calls it on its way out;
+// a Send after it fails, so every accepted message is written or counted
+// here, once.
 func (l *link) dropQueued() {
+	l.dropFrames(l.queue.close())
+}
+
+// dropFrames releases frames that will not be written and counts the
+// messages among them.
+func (l *link) dropFrames(fs []outFrame) {
 	var dropped uint64
-	for {
-		select {
-		case f := <-l.queue:
-			if f.ctl == nil {
-				dropped++
-			}
-			f.drop()
-			continue
-		default:
+	for _, f := range fs {
+		if f.ctl == nil {
+			dropped++
 		}
-		break
+		f.drop()
 	}
 	if dropped > 0 {
 		l.cfg.owner.countDropped(l, dropped)
 	}
 }
 
-// frameWriter writes frames to a buffered conn; only the writer goroutine
-// uses it. The buffer is taken from a pool for each burst and given back by
-// flush, so that an idle link holds no write buffer.
+// frameWriter writes frames to a conn through a buffer; only the writer
+// goroutine uses it. The buffer is taken from a pool for each burst and
+// given back by flush, so that an idle link holds no write buffer. A
+// payload too large for the buffer's room is not copied into it: the
+// buffered frames and the payload go out together in one vectored write
+// (writev) where the conn supports one, else one after the other.
 type frameWriter struct {
-	conn   net.Conn
-	bw     *bufio.Writer // nil between bursts
-	enc    codec.Encoder
-	encBuf bytes.Buffer
-	hdr    [wire.FrameHeaderLen]byte
+	conn     net.Conn
+	vectored bool    // conn does writev for net.Buffers
+	buf      *[]byte // pooled; nil between bursts
+	enc      codec.Encoder
+	encBuf   bytes.Buffer
+	vec      [2][]byte
+	bufs     net.Buffers
 }
 
-var writeBuffers = sync.Pool{New: func() any { return bufio.NewWriterSize(nil, linkBufferSize) }}
+// writeBuffers holds the writers' buffers, each linkBufferSize bytes.
+var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, linkBufferSize); return &b }}
+
+func newFrameWriter(c net.Conn) *frameWriter {
+	w := &frameWriter{conn: c}
+	switch c.(type) {
+	case *net.TCPConn, *net.UnixConn: // net.Buffers.WriteTo uses writev on these only
+		w.vectored = true
+	}
+	return w
+}
 
 // flush writes out the burst and releases the buffer.
 func (w *frameWriter) flush() error {
-	if w.bw == nil {
+	if w.buf == nil {
 		return nil
 	}
-	err := w.bw.Flush()
-	w.bw.Reset(nil)
-	writeBuffers.Put(w.bw)
-	w.bw = nil
+	var err error
+	if b := *w.buf; len(b) > 0 {
+		_, err = w.conn.Write(b)
+	}
+	*w.buf = (*w.buf)[:0]
+	writeBuffers.Put(w.buf)
+	w.buf = nil
 	return err
 }
 
+// largeBody is the payload size from which a payload that does not fit in
+// the buffer's room is written from where it lies instead of copied.
+const largeBody = linkBufferSize / 2
+
 func (w *frameWriter) frame(typ byte, body []byte) error {
-	if w.bw == nil {
-		w.bw = writeBuffers.Get().(*bufio.Writer)
-		w.bw.Reset(w.conn)
+	if w.buf == nil {
+		w.buf = writeBuffers.Get().(*[]byte)
 	}
-	wire.PutFrameHeader(w.hdr[:], typ, len(body))
-	if _, err := w.bw.Write(w.hdr[:]); err != nil {
+	b := *w.buf
+	if len(b)+wire.FrameHeaderLen+len(body) > cap(b) && len(body) < largeBody {
+		// A small body that does not fit: write out the buffer first.
+		if _, err := w.conn.Write(b); err != nil {
+			return err
+		}
+		b = b[:0]
+	}
+	b = wire.AppendFrameHeader(b, typ, len(body))
+	if len(b)+len(body) <= cap(b) {
+		*w.buf = append(b, body...)
+		return nil
+	}
+	*w.buf = b[:0]
+	if w.vectored {
+		w.vec = [2][]byte{b, body}
+		w.bufs = w.vec[:]
+		_, err := w.bufs.WriteTo(w.conn)
+		w.vec = [2][]byte{}
 		return err
 	}
-	_, err := w.bw.Write(body)
+	if _, err := w.conn.Write(b); err != nil {
+		return err
+	}
+	_, err := w.conn.Write(body)
 	return err
 }
 

@@ -39,6 +39,12 @@ func PutFrameHeader(b []byte, typ byte, n int) {
 	b[4] = typ
 }
 
+// AppendFrameHeader appends a frame header for a body of n bytes of type
+// typ to b.
+func AppendFrameHeader(b []byte, typ byte, n int) []byte {
+	return append(binary.BigEndian.AppendUint32(b, uint32(n)), typ)
+}
+
 // ReadFrameHeader reads one frame header and checks it: the type must be
 // known, and the body length at most limit (for data frames) or
 // controlLimit (for every other type). Heartbeat and goodbye frames must be
