@@ -17,7 +17,7 @@ import (
 func BenchmarkThroughput(b *testing.B) {
 	for _, name := range append(bench.Transports(), bench.References()...) {
 		b.Run("transport="+name, func(b *testing.B) {
-			layers := []string{"cluster", "raw"}
+			layers := []string{"cluster", "handler", "raw"}
 			if bench.IsReference(name) {
 				layers = []string{"raw"}
 			}
@@ -48,8 +48,11 @@ func BenchmarkThroughput(b *testing.B) {
 }
 
 func newPair(name, layer string) (*bench.Pair, error) {
-	if layer == "raw" {
+	switch layer {
+	case "raw":
 		return bench.RawPair(name)
+	case "handler":
+		return bench.HandlerPair(name)
 	}
 	return bench.ClusterPair(name)
 }

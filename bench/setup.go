@@ -232,6 +232,40 @@ func ClusterPair(name string, opts ...cluster.Option) (*Pair, error) {
 	return p, nil
 }
 
+// handlerEnd receives with a WithHandler handler: each message is seen on
+// the link's reader, with no copy and no handoff.
+type handlerEnd struct {
+	clusterEnd
+	ends chan struct{}
+}
+
+func (e *handlerEnd) handle(m *cluster.Message) {
+	if len(m.Payload) == 0 {
+		e.ends <- struct{}{}
+	}
+}
+
+// Recv waits for the empty payload that ends a Throughput run; the
+// messages before it are counted by the handler, not returned one by one.
+func (e *handlerEnd) Recv() (int, error) {
+	<-e.ends
+	return 0, nil
+}
+
+// HandlerPair is ClusterPair with B receiving through a WithHandler
+// handler instead of its Inbox. It serves Throughput only: its B's Recv
+// returns only the empty payloads that end runs.
+func HandlerPair(name string, opts ...cluster.Option) (*Pair, error) {
+	h := &handlerEnd{ends: make(chan struct{}, 1)}
+	p, err := ClusterPair(name, append(opts, cluster.WithHandler(h.handle))...)
+	if err != nil {
+		return nil, err
+	}
+	h.clusterEnd = *p.B.(*clusterEnd)
+	p.B = h
+	return p, nil
+}
+
 // WaitMesh waits until every node has a link to every other one.
 func WaitMesh(timeout time.Duration, nodes ...*cluster.Node) error {
 	deadline := time.Now().Add(timeout)

@@ -23,22 +23,6 @@ var (
 	errAborted  = errors.New("node aborted")
 )
 
-// outFrame is one frame waiting in a link's send queue: a data payload
-// (already copied from the caller; the queue holds one reference to it) or
-// a control message (encoded by the writer, which owns the link's stream
-// encoder).
-type outFrame struct {
-	data *payload
-	ctl  *wire.Control
-}
-
-// drop releases what f holds, for a frame that will not be written.
-func (f outFrame) drop() {
-	if f.data != nil {
-		f.data.release()
-	}
-}
-
 // linkConfig is what every link of a node shares: the settings, where
 // received messages go, the WaitGroup that owns the links' goroutines, and
 // the owner that hears what happens on a link. A link calls nothing else
@@ -50,6 +34,7 @@ type linkConfig struct {
 	timeout    time.Duration // silence that ends a link; bound on a wait for room
 	maxMessage int
 	inbox      chan<- *Message
+	handler    func(*Message) // WithHandler's; nil: the Inbox
 	wg         *sync.WaitGroup
 	owner      linkOwner
 }
@@ -83,6 +68,7 @@ type link struct {
 	caps byte
 
 	first      *wire.Control // the view sent before anything queued; set before start
+	msg        Message       // the reader's, lent to the handler for each message
 	queue      *sendQueue
 	done       chan struct{} // closed by shutdown
 	leaving    chan struct{} // closed by leave: say goodbye, then shut down
@@ -108,6 +94,7 @@ func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *l
 		leaving:    make(chan struct{}),
 		readerDone: make(chan struct{}),
 	}
+	l.msg.From = Remote{p}
 	l.heard.Store(time.Now().UnixNano())
 	return l
 }
@@ -149,9 +136,12 @@ func (l *link) leave() {
 	})
 }
 
+// pusher puts one message in a link's queue: see sendQueue.push.
+type pusher func(q *sendQueue) (ok bool, room <-chan struct{}, closed bool)
+
 // enqueue waits for room in the send queue until ctx ends, the link goes
-// down, or the network timeout passes.
-func (l *link) enqueue(ctx context.Context, f outFrame) error {
+// down, or the network timeout passes, and queues with push.
+func (l *link) enqueue(ctx context.Context, push pusher) error {
 	// One channel per select: a single-case select with a default is a
 	// lock-free check, where a multi-case one locks every channel.
 	select {
@@ -166,7 +156,7 @@ func (l *link) enqueue(ctx context.Context, f outFrame) error {
 	}
 	var t *time.Timer
 	for {
-		ok, room, closed := l.queue.push(f)
+		ok, room, closed := push(l.queue)
 		switch {
 		case ok:
 			return nil
@@ -201,12 +191,12 @@ func (l *link) tryEnqueue(f outFrame) bool {
 	return ok
 }
 
-// enqueueAll queues f, which holds one reference per link, for every link
-// of full, waiting for room in all of their queues at once until ctx ends
-// or timeout passes: each link gets f as soon as its queue has room, and a
-// link whose queue stays full delays no other. The reference of each link
-// that does not get f is released. The error joins the failures.
-func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Duration) error {
+// enqueueAll queues a message with push for every link of full, waiting
+// for room in all of their queues at once until ctx ends or timeout
+// passes: each link gets it as soon as its queue has room, and a link
+// whose queue stays full delays no other. drop is called for each link
+// that does not get it. The error joins the failures.
+func enqueueAll(ctx context.Context, full []*link, push pusher, drop func(), timeout time.Duration) error {
 	t := time.NewTimer(timeout)
 	defer t.Stop()
 	// Cases 0 and 1 end the wait; then three per link: room in its queue,
@@ -218,13 +208,13 @@ func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Dura
 	var pending []*link
 	var errs []error
 	fail := func(l *link, err error) {
-		f.drop()
+		drop()
 		errs = append(errs, fmt.Errorf("%s: %w", l.peer.addr, err))
 	}
-	// push tries l's queue again; if it is still full, l waits on the
+	// try pushes to l's queue again; if it is still full, l waits on the
 	// queue's new room channel (case i of its three).
-	push := func(l *link) (waiting bool, room <-chan struct{}) {
-		ok, room, closed := l.queue.push(f)
+	try := func(l *link) (waiting bool, room <-chan struct{}) {
+		ok, room, closed := push(l.queue)
 		switch {
 		case ok:
 			return false, nil
@@ -235,7 +225,7 @@ func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Dura
 		return true, room
 	}
 	for _, l := range full {
-		if waiting, room := push(l); waiting {
+		if waiting, room := try(l); waiting {
 			pending = append(pending, l)
 			cases = append(cases,
 				reflect.SelectCase{Dir: reflect.SelectRecv, Chan: reflect.ValueOf(room)},
@@ -258,7 +248,7 @@ func enqueueAll(ctx context.Context, full []*link, f outFrame, timeout time.Dura
 		i := (chosen - 2) / perLink
 		l := pending[i]
 		if (chosen-2)%perLink == 0 {
-			if waiting, room := push(l); waiting {
+			if waiting, room := try(l); waiting {
 				cases[chosen].Chan = reflect.ValueOf(room)
 				continue
 			}

@@ -30,6 +30,8 @@ type Node struct {
 	// per sender. It is closed when Close returns. While the application
 	// does not drain it, the node stops reading from its links (the
 	// transport's backpressure reaches the senders) and removes nobody.
+	// With WithHandler, messages go to the handler instead and Inbox
+	// carries none.
 	Inbox <-chan *Message
 
 	inbox   chan *Message
@@ -101,7 +103,7 @@ func New(addr string, opts ...Option) (*Node, error) {
 	n.linkCfg = &linkConfig{
 		codec: o.codec, queueSize: o.sendQueueSize, maxMessage: o.maxMessageSize,
 		healthy: o.healthyInterval, timeout: o.networkTimeout,
-		inbox: n.inbox, wg: &n.wg, owner: n,
+		inbox: n.inbox, handler: o.handler, wg: &n.wg, owner: n,
 	}
 	n.meta.Store(&o.meta)
 	if o.keys != nil {

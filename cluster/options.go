@@ -48,6 +48,7 @@ type options struct {
 	reconnectAttempts int // 0: forever
 	logger            *slog.Logger
 	inboxSize         int
+	handler           func(*Message)
 	maxMessageSize    int
 	sendQueueSize     int
 	maxHandshakes     int
@@ -223,6 +224,27 @@ func WithLogger(l *slog.Logger) Option {
 // for it.
 func WithInboxSize(n int) Option {
 	return atLeast("WithInboxSize", n, 0, func(o *options) { o.inboxSize = n })
+}
+
+// WithHandler has every message delivered by a call of h instead of on
+// the Inbox, which then carries none. Each link's reader calls h with each
+// message it reads, before reading the next: in order for each remote, and
+// concurrently for different remotes. The message and its Payload are
+// lent to h and valid only until it returns (their memory is reused for
+// the next message), so h must copy what it keeps; nothing is copied or
+// handed between goroutines on the way, which makes this the fastest way
+// to receive.
+//
+// A slow h has the effect of a full Inbox: that remote's link stops
+// reading until h returns, the transport's backpressure reaches the
+// sender, and nobody is removed for it. h may call the node's methods,
+// Send included; Close waits for running calls of h to return. A nil h
+// restores the Inbox.
+func WithHandler(h func(*Message)) Option {
+	return func(o *options) error {
+		o.handler = h
+		return nil
+	}
 }
 
 // WithMaxMessageSize sets the largest payload Send accepts and a peer may

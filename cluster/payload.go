@@ -51,6 +51,22 @@ func newPayload(src []byte, refs int) *payload {
 	return p
 }
 
+// newPayloadSize returns a pooled buffer of n bytes, whatever they hold,
+// with one reference.
+func newPayloadSize(n int) *payload {
+	var p *payload
+	if c := poolClass(n); c < 0 {
+		p = &payload{b: make([]byte, n), class: -1}
+	} else if v := payloadPools[c].Get(); v != nil {
+		p = v.(*payload)
+	} else {
+		p = &payload{b: make([]byte, 0, 1<<(c+minPooledShift)), class: int8(c)}
+	}
+	p.b = p.b[:n]
+	p.refs.Store(1)
+	return p
+}
+
 // release drops one reference; the last one recycles the buffer. Nothing
 // may read p.b after its release.
 func (p *payload) release() {

@@ -1,18 +1,28 @@
 package cluster
 
-import "sync"
+import (
+	"sync"
+
+	"github.com/peerkit/peerkit/internal/wire"
+)
 
 // sendQueue is a link's send queue: the frames between Send and the
 // writer. It holds at most limit frames and grows on demand, so an idle
 // link holds no queue memory; the writer takes everything waiting in one
-// step, and gives the emptied slice back for reuse.
+// step, and gives the emptied batch back for reuse.
 //
-// The queue replaces a buffered channel, which allocates its full depth
-// when the link is made and hands frames over one at a time.
+// A small payload is copied by Send straight into the queue's bytes, as
+// a whole data frame (header and payload), so that a burst of small
+// messages is one contiguous run of frames the writer writes as it lies:
+// no per-message buffer, reference count or pool. Larger payloads, shared
+// Broadcast payloads and control messages wait as outFrames of their own.
+//
+// The queue replaces a buffered channel, which allocated its full depth
+// when the link was made and handed frames over one at a time.
 type sendQueue struct {
 	mu     sync.Mutex
-	frames []outFrame // waiting, oldest first
-	spare  []outFrame // an emptied batch, reused for frames
+	cur    batch // waiting, oldest first
+	spare  batch // an emptied batch, reused
 	limit  int
 	closed bool // the writer has stopped: nothing more is accepted
 
@@ -24,6 +34,39 @@ type sendQueue struct {
 	room chan struct{}
 }
 
+// outFrame is one frame in a send queue: a control message, a data
+// payload of its own (already copied from the caller; the frame holds one
+// reference to it), or, with both nil, a small data frame in the batch's
+// bytes, which ends at end.
+type outFrame struct {
+	data *payload
+	ctl  *wire.Control
+	end  int // the batch's bytes up to here come before this frame (or are it)
+}
+
+// push queues f in q; it is a pusher.
+func (f outFrame) push(q *sendQueue) (bool, <-chan struct{}, bool) { return q.push(f) }
+
+// small reports whether f is a data frame in the batch's bytes.
+func (f outFrame) small() bool { return f.data == nil && f.ctl == nil }
+
+// drop releases what f holds, for a frame that will not be written.
+func (f outFrame) drop() {
+	if f.data != nil {
+		f.data.release()
+	}
+}
+
+// batch is frames in order, and the bytes of the small ones.
+type batch struct {
+	frames []outFrame
+	bytes  []byte
+}
+
+// maxSmallPayload is the largest payload Send copies into the queue's
+// bytes; larger ones get a pooled buffer of their own.
+const maxSmallPayload = 4 << 10
+
 func newSendQueue(limit int) *sendQueue {
 	return &sendQueue{limit: limit, ready: make(chan struct{}, 1)}
 }
@@ -32,12 +75,22 @@ func newSendQueue(limit int) *sendQueue {
 // returns a channel that is closed once there is room again. When it is
 // closed, push reports closed and f stays the caller's.
 func (q *sendQueue) push(f outFrame) (ok bool, room <-chan struct{}, closed bool) {
+	return q.add(f, nil)
+}
+
+// pushSmall is push for a data frame of payload p (at most
+// maxSmallPayload bytes), which it copies.
+func (q *sendQueue) pushSmall(p []byte) (ok bool, room <-chan struct{}, closed bool) {
+	return q.add(outFrame{}, p)
+}
+
+func (q *sendQueue) add(f outFrame, p []byte) (ok bool, room <-chan struct{}, closed bool) {
 	q.mu.Lock()
 	switch {
 	case q.closed:
 		q.mu.Unlock()
 		return false, nil, true
-	case len(q.frames) >= q.limit:
+	case len(q.cur.frames) >= q.limit:
 		if q.room == nil {
 			q.room = make(chan struct{})
 		}
@@ -45,11 +98,16 @@ func (q *sendQueue) push(f outFrame) (ok bool, room <-chan struct{}, closed bool
 		q.mu.Unlock()
 		return false, room, false
 	}
-	if q.frames == nil {
-		q.frames, q.spare = q.spare, nil
+	if q.cur.frames == nil {
+		q.cur, q.spare = q.spare, batch{}
 	}
-	q.frames = append(q.frames, f)
-	wake := len(q.frames) == 1
+	if f.small() {
+		q.cur.bytes = wire.AppendFrameHeader(q.cur.bytes, wire.FrameData, len(p))
+		q.cur.bytes = append(q.cur.bytes, p...)
+	}
+	f.end = len(q.cur.bytes)
+	q.cur.frames = append(q.cur.frames, f)
+	wake := len(q.cur.frames) == 1
 	q.mu.Unlock()
 	if wake {
 		select { // never blocks: one token is enough
@@ -60,46 +118,44 @@ func (q *sendQueue) push(f outFrame) (ok bool, room <-chan struct{}, closed bool
 	return true, nil, false
 }
 
-// tryPush appends f if there is room and the queue is open.
-func (q *sendQueue) tryPush(f outFrame) bool {
-	ok, _, _ := q.push(f)
-	return ok
-}
-
-// take removes and returns every waiting frame, oldest first (nil if none),
-// and wakes the senders waiting for room. The caller hands the slice back
-// with recycle once it is done with the frames.
-func (q *sendQueue) take() []outFrame {
+// take removes and returns every waiting frame (none if the batch's
+// frames are empty), and wakes the senders waiting for room. The caller
+// hands the batch back with recycle once it is done with it.
+func (q *sendQueue) take() batch {
 	q.mu.Lock()
-	batch := q.frames
-	q.frames = nil
+	b := q.cur
+	q.cur = batch{}
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
 	}
 	q.mu.Unlock()
-	return batch
+	return b
 }
 
 // recycle gives back a batch that take returned, for reuse.
-func (q *sendQueue) recycle(batch []outFrame) {
-	clear(batch) // let the payloads go
+func (q *sendQueue) recycle(b batch) {
+	clear(b.frames) // let the payloads go
+	b.frames, b.bytes = b.frames[:0], b.bytes[:0]
 	q.mu.Lock()
-	if !q.closed && cap(batch) > cap(q.spare) {
-		q.spare = batch[:0]
+	if !q.closed && cap(b.frames) >= cap(q.spare.frames) {
+		q.spare = b
 	}
 	q.mu.Unlock()
 }
 
-// maxIdleSpare is the largest batch (in frames) an idle link keeps.
-const maxIdleSpare = 64
+// The largest spare batch an idle link keeps.
+const (
+	maxIdleFrames = 64
+	maxIdleBytes  = 4 << 10
+)
 
 // trim lets a large spare batch go; the writer calls it when the link has
 // been idle, so that a burst's batch is not held for ever.
 func (q *sendQueue) trim() {
 	q.mu.Lock()
-	if cap(q.spare) > maxIdleSpare {
-		q.spare = nil
+	if cap(q.spare.frames) > maxIdleFrames || cap(q.spare.bytes) > maxIdleBytes {
+		q.spare = batch{}
 	}
 	q.mu.Unlock()
 }
@@ -110,8 +166,8 @@ func (q *sendQueue) trim() {
 func (q *sendQueue) close() []outFrame {
 	q.mu.Lock()
 	q.closed = true
-	rest := q.frames
-	q.frames, q.spare = nil, nil
+	rest := q.cur.frames
+	q.cur, q.spare = batch{}, batch{}
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
@@ -124,5 +180,5 @@ func (q *sendQueue) close() []outFrame {
 func (q *sendQueue) depth() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.frames)
+	return len(q.cur.frames)
 }

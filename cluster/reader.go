@@ -1,10 +1,10 @@
 package cluster
 
 import (
-	"bufio"
 	"errors"
 	"io"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/peerkit/peerkit/internal/wire"
@@ -32,32 +32,36 @@ func (d deadlineReader) Read(p []byte) (int, error) {
 func (l *link) readLoop() {
 	defer close(l.readerDone)
 	cfg := l.cfg
-	br := bufio.NewReaderSize(deadlineReader{l}, linkBufferSize)
+	fr := &frameReader{src: deadlineReader{l}}
+	defer fr.release()
 	var chunk wire.ChunkReader
 	dec := cfg.codec.NewDecoder(&chunk)
-	var ctlBuf []byte
 	for {
-		typ, size, err := wire.ReadFrameHeader(br, cfg.maxMessage, maxControlSize)
+		if err := fr.fill(wire.FrameHeaderLen); err != nil {
+			l.shutdown(readError(err))
+			return
+		}
+		typ, size, err := wire.ParseFrameHeader(fr.buffered(), cfg.maxMessage, maxControlSize)
 		if err != nil {
 			l.shutdown(readError(err))
 			return
 		}
+		fr.discard(wire.FrameHeaderLen)
 		switch typ {
 		case wire.FrameData:
-			if !l.deliver(br, size) {
+			if !l.deliver(fr, size) {
 				return
 			}
 		case wire.FrameControl:
-			if cap(ctlBuf) < size {
-				ctlBuf = make([]byte, size)
-			}
-			ctlBuf = ctlBuf[:size]
-			if _, err := io.ReadFull(br, ctlBuf); err != nil {
+			body, release, err := fr.body(size, false)
+			if err != nil {
 				l.shutdown(readError(err))
 				return
 			}
 			var c wire.Control
-			if err := wire.DecodeControl(dec, &chunk, ctlBuf, &c); err != nil {
+			err = wire.DecodeControl(dec, &chunk, body, &c)
+			release()
+			if err != nil {
 				l.shutdown(&protocolError{"decoding control message", err})
 				return
 			}
@@ -70,28 +74,28 @@ func (l *link) readLoop() {
 	}
 }
 
-// deliver reads a data frame's size-byte body and hands it to the Inbox,
-// waiting for room there (not on the network: liveness is not judged
-// meanwhile). It reports false if the link is done.
-func (l *link) deliver(br *bufio.Reader, size int) bool {
-	var buf []byte
-	if size > 0 && size <= br.Buffered() {
-		// The body is in the buffer: append copies it into a new slice
-		// without zeroing it first, as make would. (An empty payload stays
-		// a non-nil empty slice.)
-		b, _ := br.Peek(size)
-		buf = append([]byte(nil), b...)
-		br.Discard(size)
-	} else {
-		buf = make([]byte, size)
-		if _, err := io.ReadFull(br, buf); err != nil {
-			l.shutdown(readError(err))
-			return false
-		}
+// deliver reads a data frame's size-byte body and hands it to the handler,
+// or to the Inbox, waiting for room there (not on the network: liveness
+// is not judged meanwhile). It reports false if the link is done.
+func (l *link) deliver(fr *frameReader, size int) bool {
+	h := l.cfg.handler
+	body, release, err := fr.body(size, h == nil)
+	if err != nil {
+		l.shutdown(readError(err))
+		return false
 	}
 	l.stats.msgsIn.Add(1)
 	l.stats.bytesIn.Add(uint64(size))
-	m := &Message{From: Remote{l.peer}, Payload: buf}
+	if h != nil {
+		// The handler borrows the bytes: they are the read buffer's, or a
+		// pooled buffer's, until it returns.
+		l.msg.Payload = body
+		h(&l.msg)
+		l.msg.Payload = nil
+		release()
+		return true
+	}
+	m := &Message{From: l.msg.From, Payload: body}
 	select { // fast path: room in the Inbox (one channel, no select lock)
 	case l.cfg.inbox <- m:
 		return true
@@ -104,6 +108,122 @@ func (l *link) deliver(br *bufio.Reader, size int) bool {
 		return false
 	}
 	return true
+}
+
+// frameReader reads a link's frames through a buffer that stays small
+// while the link is quiet and is a pooled linkBufferSize one while data
+// streams in: an idle link holds only the small one. Bodies larger than
+// the buffer are read straight into their own buffers, not through it.
+type frameReader struct {
+	src   io.Reader
+	buf   []byte // small or *big
+	r, w  int    // buf[r:w] is read and not yet consumed
+	small []byte
+	big   *[]byte // from readBuffers; nil while buf is small
+	busy  bool    // the last read brought a small buffer's worth: more is likely waiting
+}
+
+// smallReadBuffer is the size of a quiet link's read buffer: heartbeats,
+// small control frames and the messages of a ping-pong fit in it.
+const smallReadBuffer = 512
+
+var readBuffers = sync.Pool{New: func() any { b := make([]byte, linkBufferSize); return &b }}
+
+// buffered returns the bytes read and not yet consumed.
+func (fr *frameReader) buffered() []byte { return fr.buf[fr.r:fr.w] }
+
+func (fr *frameReader) discard(n int) { fr.r += n }
+
+// fill reads until at least need bytes (at most linkBufferSize) are
+// buffered.
+func (fr *frameReader) fill(need int) error {
+	for fr.w-fr.r < need {
+		fr.prepare(need)
+		n, err := fr.src.Read(fr.buf[fr.w:])
+		fr.w += n
+		fr.busy = n >= len(fr.small)
+		if err != nil {
+			if fr.w-fr.r >= need {
+				return nil // the error comes back with the next read
+			}
+			if err == io.EOF && fr.w > fr.r {
+				err = io.ErrUnexpectedEOF
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// prepare picks the buffer for the next read: the large one while data
+// streams in or when need is more than the small one holds, else the
+// small one; what is buffered moves to the front of the one picked.
+func (fr *frameReader) prepare(need int) {
+	if fr.small == nil {
+		fr.small = make([]byte, smallReadBuffer)
+		fr.buf = fr.small
+	}
+	unread := fr.w - fr.r
+	next := fr.small
+	if fr.busy || need > len(fr.small) || unread > len(fr.small)/2 {
+		if fr.big == nil {
+			fr.big = readBuffers.Get().(*[]byte)
+		}
+		next = *fr.big
+	}
+	if fr.r > 0 || &next[0] != &fr.buf[0] {
+		copy(next, fr.buf[fr.r:fr.w])
+		fr.buf, fr.r, fr.w = next, 0, unread
+	}
+	if fr.big != nil && &next[0] != &(*fr.big)[0] {
+		readBuffers.Put(fr.big)
+		fr.big = nil
+	}
+}
+
+// body returns the next size bytes and a function that releases them. It
+// returns them without a copy, valid until release and the next read, if
+// they fit in the buffer and own is false; if own is true the bytes are
+// a new slice that belongs to the caller.
+func (fr *frameReader) body(size int, own bool) (b []byte, release func(), err error) {
+	if size <= linkBufferSize {
+		if err := fr.fill(size); err != nil {
+			return nil, nil, err
+		}
+		b = fr.buf[fr.r : fr.r+size]
+		fr.r += size
+		if own {
+			// append copies without zeroing first, as make would. (An
+			// empty payload stays a non-nil empty slice.)
+			b = append([]byte{}, b...)
+		}
+		return b, noRelease, nil
+	}
+	var p *payload
+	if own {
+		b = make([]byte, size)
+		release = noRelease
+	} else {
+		p = newPayloadSize(size)
+		b, release = p.b, p.release
+	}
+	k := copy(b, fr.buf[fr.r:fr.w])
+	fr.r += k
+	if _, err := io.ReadFull(fr.src, b[k:]); err != nil {
+		release()
+		return nil, nil, err
+	}
+	return b, release, nil
+}
+
+func noRelease() {}
+
+// release gives the large buffer back, once the reader has stopped.
+func (fr *frameReader) release() {
+	if fr.big != nil {
+		readBuffers.Put(fr.big)
+		fr.big, fr.buf = nil, nil
+	}
 }
 
 // readError names a silent peer as such.

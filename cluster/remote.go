@@ -73,6 +73,8 @@ func (r Remote) GoString() string {
 type Message struct {
 	// From is the sender.
 	From Remote
-	// Payload is the message's content. It belongs to the receiver.
+	// Payload is the message's content. It belongs to the receiver; with
+	// WithHandler, the message and its Payload are only lent to the
+	// handler, until it returns.
 	Payload []byte
 }

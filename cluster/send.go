@@ -30,8 +30,11 @@ func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error
 		}
 		return ErrUnknownRemote
 	}
+	if len(payload) <= maxSmallPayload {
+		return l.enqueue(ctx, func(q *sendQueue) (bool, <-chan struct{}, bool) { return q.pushSmall(payload) })
+	}
 	f := outFrame{data: newPayload(payload, 1)}
-	err := l.enqueue(ctx, f)
+	err := l.enqueue(ctx, f.push)
 	if err != nil {
 		f.drop()
 	}
@@ -64,17 +67,22 @@ func (n *Node) BroadcastContext(ctx context.Context, payload []byte) error {
 	if len(links) == 0 {
 		return nil
 	}
-	// One copy shared by every queue, each holding a reference; writers
-	// only read it, and the last to be done with it recycles it.
-	f := outFrame{data: newPayload(payload, len(links))}
+	// A small payload is copied into every queue; a larger one is one
+	// copy shared by every queue, each holding a reference: writers only
+	// read it, and the last to be done with it recycles it.
+	push, drop := func(q *sendQueue) (bool, <-chan struct{}, bool) { return q.pushSmall(payload) }, func() {}
+	if len(payload) > maxSmallPayload {
+		f := outFrame{data: newPayload(payload, len(links))}
+		push, drop = f.push, f.drop
+	}
 	full := links[:0]
 	for _, l := range links {
-		if !l.queue.tryPush(f) {
+		if ok, _, _ := push(l.queue); !ok {
 			full = append(full, l) // full, or closed: enqueueAll tells which
 		}
 	}
 	if len(full) == 0 {
 		return nil
 	}
-	return enqueueAll(ctx, full, f, n.opts.networkTimeout)
+	return enqueueAll(ctx, full, push, drop, n.opts.networkTimeout)
 }

@@ -66,30 +66,55 @@ func (l *link) writeLoop() {
 // is empty, then flushes: one flush per burst, not per message.
 func (l *link) writeQueued(w *frameWriter) error {
 	for {
-		batch := l.queue.take()
-		if len(batch) == 0 {
+		b := l.queue.take()
+		if len(b.frames) == 0 {
 			return w.flush()
 		}
-		for i, f := range batch {
-			if err := l.write(w, f); err != nil {
-				l.dropFrames(batch[i+1:])
-				l.queue.recycle(batch)
-				return err
-			}
+		err := l.writeBatch(w, b)
+		l.queue.recycle(b)
+		if err != nil {
+			return err
 		}
-		l.queue.recycle(batch)
 	}
 }
 
-func (l *link) write(w *frameWriter, f outFrame) error {
-	if f.ctl != nil {
-		return w.control(f.ctl)
+// writeBatch writes a batch's frames in order. The small data frames are
+// the batch's bytes: each run of them between two frames of their own is
+// written as it lies.
+func (l *link) writeBatch(w *frameWriter, b batch) error {
+	var msgs, bytes uint64
+	defer func() {
+		l.stats.msgsOut.Add(msgs)
+		l.stats.bytesOut.Add(bytes)
+	}()
+	pos, prev := 0, 0 // the bytes written so far; the end of the last frame
+	for i, f := range b.frames {
+		if f.small() {
+			msgs++
+			bytes += uint64(f.end - prev - wire.FrameHeaderLen)
+			prev = f.end
+			continue
+		}
+		if err := w.raw(b.bytes[pos:f.end]); err != nil {
+			l.dropFrames(b.frames[i:])
+			return err
+		}
+		pos = f.end
+		var err error
+		if f.ctl != nil {
+			err = w.control(f.ctl)
+		} else {
+			msgs++
+			bytes += uint64(len(f.data.b))
+			err = w.frame(wire.FrameData, f.data.b)
+			f.data.release() // the bytes are in the buffer, or written
+		}
+		if err != nil {
+			l.dropFrames(b.frames[i+1:])
+			return err
+		}
 	}
-	l.stats.msgsOut.Add(1)
-	l.stats.bytesOut.Add(uint64(len(f.data.b)))
-	err := w.frame(wire.FrameData, f.data.b)
-	f.data.release() // the bytes are in the buffer, or written
-	return err
+	return w.raw(b.bytes[pos:])
 }
 
 // sayGoodbye flushes what is queued, sends a goodbye, and lingers until
@@ -184,40 +209,72 @@ func (w *frameWriter) flush() error {
 	return err
 }
 
-// largeBody is the payload size from which a payload that does not fit in
-// the buffer's room is written from where it lies instead of copied.
-const largeBody = linkBufferSize / 2
+// Payloads of vectoredMin to vectoredMax bytes that do not fit in the
+// buffer's room go out with the buffered bytes in one vectored write
+// (writev) instead of being copied through the buffer. Measured over TCP
+// loopback (go run ./bench/cmd/report -sizes 16384,65536, vectored and
+// copied alternately): at 16 KiB the vectored write gave the handler 1.0-
+// 1.1x raw's throughput against 0.75-0.9x copied; at 64 KiB it gave
+// 0.3x against 0.65-0.7x copied, so larger payloads are copied through
+// the buffer as bufio.Writer does.
+const (
+	vectoredMin = linkBufferSize / 2
+	vectoredMax = 2 * linkBufferSize
+)
 
 func (w *frameWriter) frame(typ byte, body []byte) error {
 	if w.buf == nil {
 		w.buf = writeBuffers.Get().(*[]byte)
 	}
-	b := *w.buf
-	if len(b)+wire.FrameHeaderLen+len(body) > cap(b) && len(body) < largeBody {
-		// A small body that does not fit: write out the buffer first.
+	if b := *w.buf; len(b)+wire.FrameHeaderLen > cap(b) {
+		*w.buf = b[:0]
 		if _, err := w.conn.Write(b); err != nil {
 			return err
 		}
-		b = b[:0]
 	}
-	b = wire.AppendFrameHeader(b, typ, len(body))
-	if len(b)+len(body) <= cap(b) {
-		*w.buf = append(b, body...)
+	*w.buf = wire.AppendFrameHeader(*w.buf, typ, len(body))
+	return w.raw(body)
+}
+
+// raw writes p after what is buffered: copied into the buffer if it fits
+// in its room, else written from where it lies.
+func (w *frameWriter) raw(p []byte) error {
+	if len(p) == 0 {
+		return nil
+	}
+	if w.buf == nil {
+		w.buf = writeBuffers.Get().(*[]byte)
+	}
+	b := *w.buf
+	if len(b)+len(p) <= cap(b) {
+		*w.buf = append(b, p...)
 		return nil
 	}
 	*w.buf = b[:0]
-	if w.vectored {
-		w.vec = [2][]byte{b, body}
+	switch {
+	case len(b) == 0:
+		_, err := w.conn.Write(p)
+		return err
+	case w.vectored && len(p) >= vectoredMin && len(p) <= vectoredMax:
+		w.vec = [2][]byte{b, p}
 		w.bufs = w.vec[:]
 		_, err := w.bufs.WriteTo(w.conn)
 		w.vec = [2][]byte{}
 		return err
 	}
-	if _, err := w.conn.Write(b); err != nil {
+	// As bufio.Writer does: fill the buffer, write it, then write the rest
+	// from where it lies if it is a buffer's worth, else buffer it.
+	k := copy(b[len(b):cap(b)], p)
+	if _, err := w.conn.Write(b[:len(b)+k]); err != nil {
 		return err
 	}
-	_, err := w.conn.Write(body)
-	return err
+	if rest := p[k:]; len(rest) >= cap(b) {
+		_, err := w.conn.Write(rest)
+		return err
+	} else {
+		*w.buf = append(b[:0], rest...)
+	}
+	return nil
 }
 
 func (w *frameWriter) control(c *wire.Control) error {

@@ -45,10 +45,8 @@ func AppendFrameHeader(b []byte, typ byte, n int) []byte {
 	return append(binary.BigEndian.AppendUint32(b, uint32(n)), typ)
 }
 
-// ReadFrameHeader reads one frame header and checks it: the type must be
-// known, and the body length at most limit (for data frames) or
-// controlLimit (for every other type). Heartbeat and goodbye frames must be
-// empty. Nothing is allocated.
+// ReadFrameHeader reads one frame header and checks it with
+// ParseFrameHeader. Nothing is allocated.
 func ReadFrameHeader(r *bufio.Reader, limit, controlLimit int) (typ byte, n int, err error) {
 	// Peek, not io.ReadFull into a local array: the array would escape
 	// through the io.Reader interface and cost an allocation per frame.
@@ -60,6 +58,14 @@ func ReadFrameHeader(r *bufio.Reader, limit, controlLimit int) (typ byte, n int,
 		return 0, 0, err
 	}
 	r.Discard(FrameHeaderLen)
+	return ParseFrameHeader(h, limit, controlLimit)
+}
+
+// ParseFrameHeader checks the frame header at the start of h (at least
+// FrameHeaderLen bytes): the type must be known, and the body length at
+// most limit (for data frames) or controlLimit (for every other type).
+// Heartbeat and goodbye frames must be empty.
+func ParseFrameHeader(h []byte, limit, controlLimit int) (typ byte, n int, err error) {
 	size := binary.BigEndian.Uint32(h[:4])
 	typ = h[4]
 	bound := controlLimit

@@ -122,10 +122,10 @@ func (p *progress) warn(format string, args ...any) {
 
 // Results.
 type tput struct {
-	transport    string
-	size         int
-	cluster, raw bench.Rate // medians; cluster is zero for references
-	err          string
+	transport             string
+	size                  int
+	cluster, handler, raw bench.Rate // medians; cluster and handler are zero for references
+	err                   string
 }
 
 type rtt struct {
@@ -303,7 +303,7 @@ func deathCases(transports []string) [][2]string {
 // cluster and raw alternate, so that noise from other processes touches
 // both alike.
 func measurePairs(c *config, r *results, p *progress, t string) {
-	layers := []string{"cluster", "raw"}
+	layers := []string{"cluster", "handler", "raw"}
 	if bench.IsReference(t) {
 		layers = []string{"raw"}
 		if !bench.RefAvailable(t) {
@@ -316,9 +316,12 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 	for _, l := range layers {
 		var pr *bench.Pair
 		var err error
-		if l == "raw" {
+		switch l {
+		case "raw":
 			pr, err = bench.RawPair(t)
-		} else {
+		case "handler":
+			pr, err = bench.HandlerPair(t)
+		default:
 			pr, err = bench.ClusterPair(t)
 		}
 		if err != nil {
@@ -350,6 +353,7 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 				}
 			}
 			res.cluster = medianRate(rates["cluster"])
+			res.handler = medianRate(rates["handler"])
 			res.raw = medianRate(rates["raw"])
 			r.tputs = append(r.tputs, res)
 		}
@@ -364,6 +368,9 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 				continue
 			}
 			for _, l := range layers {
+				if l == "handler" {
+					continue // a handler's pair serves throughput only
+				}
 				ds, err := bench.RoundTripsFor(pairs[l], 64, c.duration)
 				if err != nil {
 					res.err = fmt.Sprintf("%s: %v", l, err)
@@ -420,22 +427,47 @@ func medianRate(rs []bench.Rate) bench.Rate {
 	return rs[len(rs)/2]
 }
 
-func ratio(t tput) float64 {
-	if t.raw.Msgs == 0 || t.cluster.Msgs == 0 {
+// ratio is the Inbox's throughput over raw's.
+func ratio(t tput) float64 { return rateRatio(t.cluster, t.raw) }
+
+// handlerRatio is the handler's throughput over raw's.
+func handlerRatio(t tput) float64 { return rateRatio(t.handler, t.raw) }
+
+func rateRatio(a, raw bench.Rate) float64 {
+	if raw.Msgs == 0 || a.Msgs == 0 {
 		return 0
 	}
-	return t.cluster.MsgsPerSec() / t.raw.MsgsPerSec()
+	return a.MsgsPerSec() / raw.MsgsPerSec()
 }
 
-// target returns the throughput target ratio for a transport and size, or 0.
+// target returns the Inbox's throughput target ratio for a transport and
+// size, or 0.
 func target(transport string, size int) float64 {
 	switch {
+	case size == 64<<10 && transport == bench.TCP:
+		return 0.7
 	case size == 64<<10:
 		return 0.8
 	case size == 1<<10:
 		return 0.5
 	case size == 64 && transport == bench.TCP:
 		return 0.07
+	}
+	return 0
+}
+
+// handlerTarget returns the handler's throughput target ratio, or 0.
+func handlerTarget(transport string, size int) float64 {
+	if transport != bench.TCP {
+		return 0
+	}
+	switch size {
+	case 64:
+		return 0.4
+	case 1 << 10:
+		return 0.7
+	case 64 << 10:
+		return 0.85
 	}
 	return 0
 }

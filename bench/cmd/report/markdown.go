@@ -36,6 +36,32 @@ func num(x float64) string {
 	return fmt.Sprintf("%.0f", x)
 }
 
+// memoryNearTCP checks that the memory transport's ratios, Inbox and
+// handler, are within 20 % of tcp's at each size.
+func memoryNearTCP(r *results, check func(bool, string, ...any)) {
+	by := map[[2]any]tput{}
+	for _, t := range r.tputs {
+		by[[2]any{t.transport, t.size}] = t
+	}
+	for _, s := range r.c.sizes {
+		tc, ok1 := by[[2]any{bench.TCP, s}]
+		mem, ok2 := by[[2]any{bench.Memory, s}]
+		if !ok1 || !ok2 {
+			continue
+		}
+		for _, k := range []struct {
+			name string
+			f    func(tput) float64
+		}{{"Inbox", ratio}, {"handler", handlerRatio}} {
+			a, b := k.f(mem), k.f(tc)
+			if a == 0 || b == 0 {
+				continue
+			}
+			check(a >= 0.8*b && a <= 1.2*b, "memory %s %s ratio %.2f within 20%% of tcp's %.2f", bench.SizeName(s), k.name, a, b)
+		}
+	}
+}
+
 func markdown(r *results, svg string) string {
 	var b strings.Builder
 	c := r.c
@@ -43,8 +69,8 @@ func markdown(r *results, svg string) string {
 	w("# peerkit benchmark report\n\n")
 	w("Made by `%s` on %s, %s, in %v. ",
 		strings.Join(append([]string{"go run ./bench/cmd/report"}, os.Args[1:]...), " "), time.Now().UTC().Format("2006-01-02"), env(), r.took.Round(time.Second))
-	w("Each run lasts %v; %d rounds, cluster and raw alternating in the same process, and the median round is kept. ", c.duration, c.rounds)
-	w("*cluster* is `Node.Send` → `Inbox` between two nodes; *raw* is the same transport's conns used directly with a 4-byte length prefix and the same 16 KiB bufio buffers, flushed when the sender runs dry. ")
+	w("Each run lasts %v; %d rounds, cluster, handler and raw alternating in the same process, and the median round is kept. ", c.duration, c.rounds)
+	w("*cluster* is `Node.Send` → `Inbox` between two nodes; *handler* is `Node.Send` → a `WithHandler` function, called on the link's reader with the payload lent from the read buffer; *raw* is the same transport's conns used directly with a 4-byte length prefix and the same 16 KiB bufio buffers, flushed when the sender runs dry. ")
 	w("The ratio cluster/raw is what the cluster layer costs. `ref-*` rows use the underlying library directly (net, crypto/tls, yamux, quic-go, net.Pipe). Loopback, shared machine: expect ±20%% between runs.\n\n")
 
 	var checks []string
@@ -54,14 +80,14 @@ func markdown(r *results, svg string) string {
 
 	if len(r.tputs) > 0 {
 		w("## One-way throughput\n\n![throughput ratio to raw](%s)\n\n", svg)
-		w("| transport | size | cluster msgs/s | cluster MB/s | raw msgs/s | raw MB/s | ratio | target |\n")
-		w("|---|---:|---:|---:|---:|---:|---:|---|\n")
+		w("| transport | size | cluster msgs/s | cluster MB/s | handler msgs/s | raw msgs/s | raw MB/s | ratio | target | handler ratio | target |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
 		for _, t := range r.tputs {
 			if t.err != "" && t.raw.Msgs == 0 {
-				w("| %s | %s | error: %s | | | | | |\n", t.transport, bench.SizeName(t.size), t.err)
+				w("| %s | %s | error: %s | | | | | | | | |\n", t.transport, bench.SizeName(t.size), t.err)
 				continue
 			}
-			cm, cb, rat, tg := "–", "–", "–", ""
+			cm, cb, hm, rat, tg, hrat, htg := "–", "–", "–", "–", "", "–", ""
 			if bench.IsTransport(t.transport) && t.cluster.Msgs > 0 {
 				cm, cb = num(t.cluster.MsgsPerSec()), fmt.Sprintf("%.1f", t.cluster.MBPerSec())
 				rat = fmt.Sprintf("%.2f", ratio(t))
@@ -71,10 +97,19 @@ func markdown(r *results, svg string) string {
 					check(ok, "%s %s throughput ratio %.2f ≥ %.2f", t.transport, bench.SizeName(t.size), ratio(t), g)
 				}
 			}
-			w("| %s | %s | %s | %s | %s | %.1f | %s | %s |\n", t.transport, bench.SizeName(t.size), cm, cb,
-				num(t.raw.MsgsPerSec()), t.raw.MBPerSec(), rat, tg)
+			if bench.IsTransport(t.transport) && t.handler.Msgs > 0 {
+				hm, hrat = num(t.handler.MsgsPerSec()), fmt.Sprintf("%.2f", handlerRatio(t))
+				if g := handlerTarget(t.transport, t.size); g > 0 {
+					ok := handlerRatio(t) >= g
+					htg = fmt.Sprintf("%s ≥ %.2f", mark(ok), g)
+					check(ok, "%s %s handler throughput ratio %.2f ≥ %.2f", t.transport, bench.SizeName(t.size), handlerRatio(t), g)
+				}
+			}
+			w("| %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", t.transport, bench.SizeName(t.size), cm, cb, hm,
+				num(t.raw.MsgsPerSec()), t.raw.MBPerSec(), rat, tg, hrat, htg)
 		}
 		w("\n")
+		memoryNearTCP(r, check)
 	}
 
 	if len(r.rtts) > 0 {
