@@ -94,12 +94,14 @@ func (c *conn) read(b []byte) (int, error) {
 
 		var tc <-chan time.Time
 		if !due.IsZero() {
-			d := time.Until(due)
-			if timer == nil {
-				timer = time.NewTimer(d)
-			} else {
-				timer.Reset(d)
+			// A new timer, not Reset: moving a timer earlier costs the
+			// runtime a sweep of its whole timer heap once that time
+			// comes, and a bubble of many thousand conns holds many
+			// thousand timers. A stopped one costs a little garbage.
+			if timer != nil {
+				timer.Stop()
 			}
+			timer = time.NewTimer(time.Until(due))
 			tc = timer.C
 		}
 		select {

@@ -3,10 +3,16 @@ package memory
 import "time"
 
 // deadline is net/pipe.go's pipeDeadline with a channel as its lock, so
-// that a goroutine waiting for it is durably blocked in a synctest bubble.
+// that a goroutine waiting for it is durably blocked in a synctest bubble,
+// and with its timer reused: a conn whose reader sets a deadline before
+// every Read moves one timer later (cheap for the runtime's timer heap)
+// instead of stopping one and starting another (each stopped timer is
+// garbage the heap must sweep, which a bubble of many thousand conns
+// spent most of its time on).
 type deadline struct {
-	mu     chan struct{} // capacity 1; guards timer and cancel
-	timer  *time.Timer
+	mu     chan struct{} // capacity 1; guards the rest
+	timer  *time.Timer   // closes the cancel it was made with; nil if none
+	armed  bool          // timer is running
 	cancel chan struct{} // closed when the deadline has passed; never nil
 }
 
@@ -20,29 +26,31 @@ func (d *deadline) set(t time.Time) {
 	d.mu <- struct{}{}
 	defer func() { <-d.mu }()
 
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait until its callback has closed cancel
-	}
-	d.timer = nil
-
-	closed := isClosed(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
+	if d.armed {
+		d.armed = false
+		if !d.timer.Stop() {
+			<-d.cancel // the timer fired: wait until its callback has closed cancel
 		}
+	}
+	if isClosed(d.cancel) {
+		d.cancel = make(chan struct{})
+		d.timer = nil // it would close the old channel
+	}
+	if t.IsZero() {
 		return
 	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
+	dur := time.Until(t)
+	if dur <= 0 {
+		close(d.cancel)
+		return
+	}
+	if d.timer == nil {
 		cancel := d.cancel
 		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
+	} else {
+		d.timer.Reset(dur)
 	}
-	if !closed {
-		close(d.cancel)
-	}
+	d.armed = true
 }
 
 // wait returns a channel that is closed when the deadline has passed.
