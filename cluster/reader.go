@@ -36,6 +36,9 @@ func (l *link) readLoop() {
 	defer fr.release()
 	var chunk wire.ChunkReader
 	dec := cfg.codec.NewDecoder(&chunk)
+	if r, ok := dec.(interface{ Release() }); ok {
+		defer r.Release()
+	}
 	for {
 		if err := fr.fill(wire.FrameHeaderLen); err != nil {
 			l.shutdown(readError(err))
@@ -184,9 +187,11 @@ func (fr *frameReader) prepare(need int) {
 // body returns the next size bytes and a function that releases them. It
 // returns them without a copy, valid until release and the next read, if
 // they fit in the buffer and own is false; if own is true the bytes are
-// a new slice that belongs to the caller.
+// a new slice that belongs to the caller. A body larger than the small
+// buffer, arriving while data does not stream (a peer list, say), is read
+// into a buffer of its size rather than making the link take a large one.
 func (fr *frameReader) body(size int, own bool) (b []byte, release func(), err error) {
-	if size <= linkBufferSize {
+	if size <= fr.w-fr.r || size <= len(fr.small) || size <= linkBufferSize && fr.busy {
 		if err := fr.fill(size); err != nil {
 			return nil, nil, err
 		}

@@ -182,8 +182,45 @@ type frameWriter struct {
 	bufs     net.Buffers
 }
 
-// writeBuffers holds the writers' buffers, each linkBufferSize bytes.
-var writeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, linkBufferSize); return &b }}
+// A burst starts in a small buffer, from smallWriteBuffers, and moves to
+// a linkBufferSize one, from writeBuffers, if it outgrows it: a link's
+// heartbeats and peer lists need no more.
+const smallWriteBuffer = 2 << 10
+
+var (
+	writeBuffers      = sync.Pool{New: func() any { b := make([]byte, 0, linkBufferSize); return &b }}
+	smallWriteBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuffer); return &b }}
+)
+
+// reserve makes sure the burst has a buffer and, if a larger one would
+// hold n more bytes where the one it has would not, moves to it.
+func (w *frameWriter) reserve(n int) {
+	if w.buf == nil {
+		if n <= smallWriteBuffer {
+			w.buf = smallWriteBuffers.Get().(*[]byte)
+		} else {
+			w.buf = writeBuffers.Get().(*[]byte)
+		}
+		return
+	}
+	if b := *w.buf; cap(b) < linkBufferSize && len(b)+n > cap(b) {
+		big := writeBuffers.Get().(*[]byte)
+		*big = append((*big)[:0], b...)
+		w.putBuf()
+		w.buf = big
+	}
+}
+
+// putBuf gives the buffer back to its pool.
+func (w *frameWriter) putBuf() {
+	*w.buf = (*w.buf)[:0]
+	if cap(*w.buf) < linkBufferSize {
+		smallWriteBuffers.Put(w.buf)
+	} else {
+		writeBuffers.Put(w.buf)
+	}
+	w.buf = nil
+}
 
 func newFrameWriter(c net.Conn) *frameWriter {
 	w := &frameWriter{conn: c}
@@ -203,9 +240,7 @@ func (w *frameWriter) flush() error {
 	if b := *w.buf; len(b) > 0 {
 		_, err = w.conn.Write(b)
 	}
-	*w.buf = (*w.buf)[:0]
-	writeBuffers.Put(w.buf)
-	w.buf = nil
+	w.putBuf()
 	return err
 }
 
@@ -223,9 +258,7 @@ const (
 )
 
 func (w *frameWriter) frame(typ byte, body []byte) error {
-	if w.buf == nil {
-		w.buf = writeBuffers.Get().(*[]byte)
-	}
+	w.reserve(wire.FrameHeaderLen + len(body))
 	if b := *w.buf; len(b)+wire.FrameHeaderLen > cap(b) {
 		*w.buf = b[:0]
 		if _, err := w.conn.Write(b); err != nil {
@@ -242,9 +275,7 @@ func (w *frameWriter) raw(p []byte) error {
 	if len(p) == 0 {
 		return nil
 	}
-	if w.buf == nil {
-		w.buf = writeBuffers.Get().(*[]byte)
-	}
+	w.reserve(len(p))
 	b := *w.buf
 	if len(b)+len(p) <= cap(b) {
 		*w.buf = append(b, p...)

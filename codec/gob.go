@@ -5,6 +5,7 @@ import (
 	"encoding/gob"
 	"errors"
 	"io"
+	"sync"
 )
 
 // Gob is the default codec, built on encoding/gob. Its type information
@@ -37,7 +38,247 @@ func (gobCodec) NewDecoder(r io.Reader) Decoder {
 		b := bufio.NewReader(r)
 		r, br = b, b
 	}
-	return gob.NewDecoder(&gobTypeLimiter{r: r, br: br})
+	return &gobDecoder{src: replayReader{r: r, br: br}}
+}
+
+// gobDecoder decodes one gob stream. Every stream of peerkit control
+// messages starts with the same type definitions (the same bytes from
+// every peer of one build), and compiling them is most of what a new
+// link's first decode costs. So a decoder whose stream has ended cleanly
+// is kept, by the bytes of the definitions it compiled, for the next
+// stream that starts with the same bytes: that stream's definitions are
+// read and compared, not decoded again. A decoder is in the same state
+// after the same definitions, whichever peer sent them.
+type gobDecoder struct {
+	src     replayReader // the stream
+	lim     gobTypeLimiter
+	in      *gobInput // what dec reads: lim
+	dec     *gob.Decoder
+	sig     string // the definitions dec was primed with; "" if not kept
+	defined int    // how many
+	clean   bool   // every Decode so far succeeded
+	done    bool   // released
+}
+
+// Bounds of the primed decoders kept: the streams' definitions they are
+// kept by, and the bytes of each stream's definitions. Streams beyond
+// them decode as usual, with a decoder of their own.
+const (
+	maxPrimedKinds = 16
+	maxPrimedBytes = 16 << 10
+)
+
+// primedDecoders holds decoders by their definitions' bytes.
+var primedDecoders struct {
+	mu    sync.Mutex
+	pools map[string]*sync.Pool // of *primedDecoder
+}
+
+type primedDecoder struct {
+	dec *gob.Decoder
+	in  *gobInput
+}
+
+func primedPool(sig string, add bool) *sync.Pool {
+	primedDecoders.mu.Lock()
+	defer primedDecoders.mu.Unlock()
+	p := primedDecoders.pools[sig]
+	if p == nil && add && len(primedDecoders.pools) < maxPrimedKinds {
+		if primedDecoders.pools == nil {
+			primedDecoders.pools = make(map[string]*sync.Pool)
+		}
+		p = new(sync.Pool)
+		primedDecoders.pools[sig] = p
+	}
+	return p
+}
+
+// gobInput is what a gob.Decoder reads: the limiter of the stream it is
+// decoding now, which changes when the decoder is reused.
+type gobInput struct{ lim *gobTypeLimiter }
+
+func (g *gobInput) Read(p []byte) (int, error) { return g.lim.Read(p) }
+func (g *gobInput) ReadByte() (byte, error)    { return g.lim.ReadByte() }
+
+var errReleased = errors.New("codec: gob decoder used after Release")
+
+func (d *gobDecoder) Decode(v any) error {
+	if d.done {
+		return errReleased
+	}
+	if d.dec == nil {
+		d.start()
+	}
+	err := d.dec.Decode(v)
+	if err != nil {
+		d.clean = false
+	}
+	return err
+}
+
+// start reads the type definitions the stream begins with and picks a
+// decoder: a primed one for the same definitions, or a new one that reads
+// them again.
+func (d *gobDecoder) start() {
+	prefix, first, defined, ok := readDefinitions(&d.src)
+	d.clean = ok
+	if ok {
+		d.sig, d.defined = string(prefix), defined
+		if p := primedPool(d.sig, false); p != nil {
+			if pd, _ := p.Get().(*primedDecoder); pd != nil {
+				d.dec, d.in = pd.dec, pd.in
+				d.src.pre = first
+				d.lim = gobTypeLimiter{r: &d.src, br: &d.src, defined: defined}
+				d.in.lim = &d.lim
+				return
+			}
+		}
+	}
+	d.src.pre = append(prefix, first...)
+	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
+	d.in = &gobInput{lim: &d.lim}
+	d.dec = gob.NewDecoder(d.in)
+}
+
+// Release ends the stream. The decoder is kept for a stream with the same
+// definitions if this one ended cleanly: every Decode succeeded, no
+// definition came after the first value, and no message is half read.
+func (d *gobDecoder) Release() {
+	if d.done {
+		return
+	}
+	d.done = true
+	if d.dec == nil || !d.clean || d.sig == "" || d.lim.defined != d.defined ||
+		d.lim.state != 0 || d.lim.n != 0 || len(d.src.pre) != 0 {
+		return
+	}
+	if p := primedPool(d.sig, true); p != nil {
+		d.in.lim = nil
+		p.Put(&primedDecoder{dec: d.dec, in: d.in})
+	}
+	d.dec, d.in = nil, nil
+}
+
+// readDefinitions reads the messages at the start of a gob stream up to
+// its first value message: the type definitions' bytes, that value
+// message's, and the number of definitions. ok is false (the bytes read
+// are then in prefix and first, for a decoder to report on) if the
+// stream does not start that way within the bounds.
+func readDefinitions(r *replayReader) (prefix, first []byte, defined int, ok bool) {
+	var msg []byte
+	for {
+		var err error
+		msg, err = readGobMessage(r, maxPrimedBytes-len(prefix), msg[:0])
+		if err != nil || len(msg) == 0 {
+			return prefix, msg, defined, false
+		}
+		id, ok := gobMessageType(msg)
+		if !ok {
+			return prefix, msg, defined, false
+		}
+		if id >= 0 {
+			return prefix, msg, defined, true
+		}
+		if defined++; defined > MaxGobTypes {
+			return prefix, msg, defined, false
+		}
+		prefix = append(prefix, msg...)
+	}
+}
+
+// readGobMessage appends one gob message (its length, then its body) to
+// buf, if its whole is at most limit bytes; else, or on a read error, it
+// returns what it read with an error.
+func readGobMessage(r *replayReader, limit int, buf []byte) ([]byte, error) {
+	n, buf, err := readGobUint(r, buf)
+	if err != nil {
+		return buf, err
+	}
+	if n == 0 || n > uint64(limit-len(buf)) {
+		return buf, errors.New("codec: gob message out of bounds")
+	}
+	start := len(buf)
+	buf = append(buf, make([]byte, n)...)
+	k, err := io.ReadFull(r, buf[start:])
+	return buf[:start+k], err
+}
+
+// readGobUint reads a gob unsigned integer, appending its bytes to buf.
+func readGobUint(r *replayReader, buf []byte) (uint64, []byte, error) {
+	b, err := r.ReadByte()
+	if err != nil {
+		return 0, buf, err
+	}
+	buf = append(buf, b)
+	if b < 0x80 {
+		return uint64(b), buf, nil
+	}
+	n := int(-int8(b))
+	if n <= 0 || n > 8 {
+		return 0, buf, errors.New("codec: malformed gob integer")
+	}
+	var x uint64
+	for range n {
+		if b, err = r.ReadByte(); err != nil {
+			return 0, buf, err
+		}
+		buf = append(buf, b)
+		x = x<<8 | uint64(b)
+	}
+	return x, buf, nil
+}
+
+// gobMessageType returns the type id a gob message (its length, then its
+// body) starts its body with: negative for a type definition.
+func gobMessageType(msg []byte) (int64, bool) {
+	i := 1 // past the length
+	if msg[0] >= 0x80 {
+		i += int(-int8(msg[0]))
+	}
+	if i >= len(msg) {
+		return 0, false
+	}
+	var u uint64
+	if b := msg[i]; b < 0x80 {
+		u = uint64(b)
+	} else {
+		n := int(-int8(b))
+		if n <= 0 || n > 8 || i+1+n > len(msg) {
+			return 0, false
+		}
+		for _, c := range msg[i+1 : i+1+n] {
+			u = u<<8 | uint64(c)
+		}
+	}
+	if u&1 != 0 {
+		return ^int64(u >> 1), true
+	}
+	return int64(u >> 1), true
+}
+
+// replayReader reads pre, then r.
+type replayReader struct {
+	pre []byte
+	r   io.Reader
+	br  io.ByteReader
+}
+
+func (p *replayReader) Read(b []byte) (int, error) {
+	if len(p.pre) > 0 {
+		n := copy(b, p.pre)
+		p.pre = p.pre[n:]
+		return n, nil
+	}
+	return p.r.Read(b)
+}
+
+func (p *replayReader) ReadByte() (byte, error) {
+	if len(p.pre) > 0 {
+		b := p.pre[0]
+		p.pre = p.pre[1:]
+		return b, nil
+	}
+	return p.br.ReadByte()
 }
 
 // gobTypeLimiter passes a gob stream through and counts its type
