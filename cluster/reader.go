@@ -36,9 +36,6 @@ func (l *link) readLoop() {
 	defer fr.release()
 	var chunk wire.ChunkReader
 	dec := cfg.codec.NewDecoder(&chunk)
-	if r, ok := dec.(interface{ Release() }); ok {
-		defer r.Release()
-	}
 	for {
 		if err := fr.fill(wire.FrameHeaderLen); err != nil {
 			l.shutdown(readError(err))

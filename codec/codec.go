@@ -43,11 +43,6 @@ type Encoder interface {
 // its own (as encoding/json's does) must report what it holds with a
 // method Buffered() io.Reader, as *json.Decoder does, so that the core can
 // see them; only whitespace may be left there.
-//
-// A decoder may also have a method Release(): the core calls it once the
-// stream has ended, after the last Decode, so that the decoder can give
-// what it holds back for reuse (the gob codec keeps the types it compiled
-// for the next stream that defines the same ones).
 type Decoder interface {
 	Decode(v any) error
 }

@@ -5,7 +5,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"io"
-	"sync"
+	"slices"
+
+	"github.com/peerkit/peerkit/internal/wire"
 )
 
 // Gob is the default codec, built on encoding/gob. Its type information
@@ -41,123 +43,97 @@ func (gobCodec) NewDecoder(r io.Reader) Decoder {
 	return &gobDecoder{src: replayReader{r: r, br: br}}
 }
 
-// gobDecoder decodes one gob stream. Every stream of peerkit control
-// messages starts with the same type definitions (the same bytes from
-// every peer of one build), and compiling them is most of what a new
-// link's first decode costs. So a decoder whose stream has ended cleanly
-// is kept, by the bytes of the definitions it compiled, for the next
-// stream that starts with the same bytes: that stream's definitions are
-// read and compared, not decoded again. A decoder is in the same state
-// after the same definitions, whichever peer sent them.
+// gobDecoder decodes one gob stream. It reads the type definitions the
+// stream starts with itself; when they are byte for byte the ones this
+// build's own encoder sends for peerkit's control message, the stream's
+// control messages are decoded by controlDecoder, which knows that
+// message's layout, instead of by encoding/gob, which would compile the
+// definitions again for every stream (most of what a new link's setup
+// cost). Any other stream, and any message controlDecoder does not
+// recognise as a plain encoding of the message, goes to encoding/gob.
 type gobDecoder struct {
-	src     replayReader // the stream
-	lim     gobTypeLimiter
-	in      *gobInput // what dec reads: lim
-	dec     *gob.Decoder
-	sig     string // the definitions dec was primed with; "" if not kept
-	defined int    // how many
-	clean   bool   // every Decode so far succeeded
-	done    bool   // released
+	src  replayReader // the stream
+	lim  gobTypeLimiter
+	dec  *gob.Decoder // nil until the stream needs it
+	fast bool         // the stream defines exactly this build's control message types
+	defs []byte       // the definitions read
+	msg  []byte       // the message controlDecoder decodes; reused
 }
-
-// Bounds of the primed decoders kept: the streams' definitions they are
-// kept by, and the bytes of each stream's definitions. Streams beyond
-// them decode as usual, with a decoder of their own.
-const (
-	maxPrimedKinds = 16
-	maxPrimedBytes = 16 << 10
-)
-
-// primedDecoders holds decoders by their definitions' bytes.
-var primedDecoders struct {
-	mu    sync.Mutex
-	pools map[string]*sync.Pool // of *primedDecoder
-}
-
-type primedDecoder struct {
-	dec *gob.Decoder
-	in  *gobInput
-}
-
-func primedPool(sig string, add bool) *sync.Pool {
-	primedDecoders.mu.Lock()
-	defer primedDecoders.mu.Unlock()
-	p := primedDecoders.pools[sig]
-	if p == nil && add && len(primedDecoders.pools) < maxPrimedKinds {
-		if primedDecoders.pools == nil {
-			primedDecoders.pools = make(map[string]*sync.Pool)
-		}
-		p = new(sync.Pool)
-		primedDecoders.pools[sig] = p
-	}
-	return p
-}
-
-// gobInput is what a gob.Decoder reads: the limiter of the stream it is
-// decoding now, which changes when the decoder is reused.
-type gobInput struct{ lim *gobTypeLimiter }
-
-func (g *gobInput) Read(p []byte) (int, error) { return g.lim.Read(p) }
-func (g *gobInput) ReadByte() (byte, error)    { return g.lim.ReadByte() }
-
-var errReleased = errors.New("codec: gob decoder used after Release")
 
 func (d *gobDecoder) Decode(v any) error {
-	if d.done {
-		return errReleased
-	}
-	if d.dec == nil {
-		d.start()
-	}
-	err := d.dec.Decode(v)
-	if err != nil {
-		d.clean = false
-	}
-	return err
-}
-
-// start reads the type definitions the stream begins with and picks a
-// decoder: a primed one for the same definitions, or a new one that reads
-// them again.
-func (d *gobDecoder) start() {
-	prefix, first, defined, ok := readDefinitions(&d.src)
-	d.clean = ok
-	if ok {
-		d.sig, d.defined = string(prefix), defined
-		if p := primedPool(d.sig, false); p != nil {
-			if pd, _ := p.Get().(*primedDecoder); pd != nil {
-				d.dec, d.in = pd.dec, pd.in
-				d.src.pre = first
-				d.lim = gobTypeLimiter{r: &d.src, br: &d.src, defined: defined}
-				d.in.lim = &d.lim
-				return
-			}
+	if d.dec == nil && d.defs == nil {
+		if err := d.start(); err != nil {
+			return err
 		}
 	}
-	d.src.pre = append(prefix, first...)
-	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
-	d.in = &gobInput{lim: &d.lim}
-	d.dec = gob.NewDecoder(d.in)
+	if d.fast {
+		c, ok := v.(*wire.Control)
+		if ok {
+			return d.decodeControl(c)
+		}
+		d.fallback(nil)
+	}
+	return d.dec.Decode(v)
 }
 
-// Release ends the stream. The decoder is kept for a stream with the same
-// definitions if this one ended cleanly: every Decode succeeded, no
-// definition came after the first value, and no message is half read.
-func (d *gobDecoder) Release() {
-	if d.done {
-		return
+// start reads the type definitions the stream begins with and its first
+// value message, and picks how to decode.
+func (d *gobDecoder) start() error {
+	defs, first, defined, ok := readDefinitions(&d.src)
+	own := ownControlStream()
+	if ok && string(defs) == own.defs {
+		d.fast, d.defs, d.lim.defined = true, defs, defined
+		d.src.pre = first
+		return nil
 	}
-	d.done = true
-	if d.dec == nil || !d.clean || d.sig == "" || d.lim.defined != d.defined ||
-		d.lim.state != 0 || d.lim.n != 0 || len(d.src.pre) != 0 {
-		return
-	}
-	if p := primedPool(d.sig, true); p != nil {
-		d.in.lim = nil
-		p.Put(&primedDecoder{dec: d.dec, in: d.in})
-	}
-	d.dec, d.in = nil, nil
+	d.defs = []byte{}
+	d.src.pre = append(defs, first...)
+	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
+	d.dec = gob.NewDecoder(&d.lim)
+	return nil
 }
+
+// decodeControl decodes the next message into c, by controlDecoder if it
+// can, else (for good) by encoding/gob.
+func (d *gobDecoder) decodeControl(c *wire.Control) error {
+	msg, err := readGobMessage(&d.src, maxControlMessage, d.msg[:0])
+	if cap(msg) <= maxKeptMessage {
+		d.msg = msg
+	}
+	if err != nil {
+		if len(msg) == 0 && err == io.EOF {
+			return io.EOF
+		}
+		d.fallback(msg)
+		return d.dec.Decode(c)
+	}
+	if decodeOwnControl(msg, c) {
+		return nil
+	}
+	d.fallback(msg)
+	return d.dec.Decode(c)
+}
+
+// fallback hands the stream to encoding/gob: the definitions, then msg
+// (a message read and not decoded), then the rest.
+func (d *gobDecoder) fallback(msg []byte) {
+	d.fast = false
+	d.src.pre = append(append(append([]byte(nil), d.defs...), msg...), d.src.pre...)
+	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
+	d.dec = gob.NewDecoder(&d.lim)
+}
+
+// The largest control message read whole for controlDecoder (the core
+// bounds control frames more tightly), and the largest buffer kept for
+// the next one.
+const (
+	maxControlMessage = 4 << 20
+	maxKeptMessage    = 64 << 10
+)
+
+// maxDefinitionBytes bounds the type definitions read before a stream's
+// first value; a stream with more goes to encoding/gob as it is.
+const maxDefinitionBytes = 16 << 10
 
 // readDefinitions reads the messages at the start of a gob stream up to
 // its first value message: the type definitions' bytes, that value
@@ -168,7 +144,7 @@ func readDefinitions(r *replayReader) (prefix, first []byte, defined int, ok boo
 	var msg []byte
 	for {
 		var err error
-		msg, err = readGobMessage(r, maxPrimedBytes-len(prefix), msg[:0])
+		msg, err = readGobMessage(r, maxControlMessage, msg[:0])
 		if err != nil || len(msg) == 0 {
 			return prefix, msg, defined, false
 		}
@@ -179,7 +155,7 @@ func readDefinitions(r *replayReader) (prefix, first []byte, defined int, ok boo
 		if id >= 0 {
 			return prefix, msg, defined, true
 		}
-		if defined++; defined > MaxGobTypes {
+		if defined++; defined > MaxGobTypes || len(prefix)+len(msg) > maxDefinitionBytes {
 			return prefix, msg, defined, false
 		}
 		prefix = append(prefix, msg...)
@@ -188,7 +164,8 @@ func readDefinitions(r *replayReader) (prefix, first []byte, defined int, ok boo
 
 // readGobMessage appends one gob message (its length, then its body) to
 // buf, if its whole is at most limit bytes; else, or on a read error, it
-// returns what it read with an error.
+// returns what it read with an error. The buffer grows with the bytes
+// that arrive, not by what the length claims.
 func readGobMessage(r *replayReader, limit int, buf []byte) ([]byte, error) {
 	n, buf, err := readGobUint(r, buf)
 	if err != nil {
@@ -197,10 +174,18 @@ func readGobMessage(r *replayReader, limit int, buf []byte) ([]byte, error) {
 	if n == 0 || n > uint64(limit-len(buf)) {
 		return buf, errors.New("codec: gob message out of bounds")
 	}
-	start := len(buf)
-	buf = append(buf, make([]byte, n)...)
-	k, err := io.ReadFull(r, buf[start:])
-	return buf[:start+k], err
+	for left := int(n); left > 0; {
+		k := min(left, 64<<10)
+		start := len(buf)
+		buf = slices.Grow(buf, k)[:start+k]
+		got, err := io.ReadFull(r, buf[start:])
+		buf = buf[:start+got]
+		if err != nil {
+			return buf, err
+		}
+		left -= k
+	}
+	return buf, nil
 }
 
 // readGobUint reads a gob unsigned integer, appending its bytes to buf.

@@ -1,0 +1,173 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/gob"
+	"sync"
+
+	"github.com/peerkit/peerkit/internal/wire"
+)
+
+// The gob encoding of peerkit's control message, as this build's encoder
+// writes it, decoded without encoding/gob: see gobDecoder. A value of
+// wire.Control is a struct message: its type id, then for each field that
+// is not zero the delta of its field number and its value, then 0.
+// Peers is a count and that many Peer structs, each encoded the same way
+// (Addr a length and bytes, Instance an unsigned integer); MetaSet is 1;
+// Meta a length and bytes.
+
+// ownStream is what this build's gob encoder sends first for a control
+// message: its type definitions, and the type id of its value messages.
+type ownStream struct {
+	defs string
+	id   int64
+}
+
+var ownControlStream = sync.OnceValue(func() ownStream {
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&wire.Control{}); err != nil {
+		return ownStream{} // cannot happen; no stream matches then
+	}
+	r := replayReader{pre: buf.Bytes()}
+	defs, first, _, ok := readDefinitions(&r)
+	if !ok {
+		return ownStream{}
+	}
+	id, _ := gobMessageType(first)
+	return ownStream{defs: string(defs), id: id}
+})
+
+// decodeOwnControl decodes msg (a gob message: length, then body) into c,
+// which must be zero, if msg is a control message value encoded plainly,
+// as encoding/gob encodes one. It reports false, leaving c as it was, if
+// msg is anything else: encoding/gob then decides what it is.
+func decodeOwnControl(msg []byte, c *wire.Control) bool {
+	d := gobBytes{b: msg}
+	if _, ok := d.uint(); !ok { // the length, checked by the reader
+		return false
+	}
+	if id, ok := gobMessageType(msg); !ok || id != ownControlStream().id || id < 0 {
+		return false
+	}
+	d.uint() // the type id
+	var out wire.Control
+	field := -1
+	for {
+		delta, ok := d.uint()
+		if !ok {
+			return false
+		}
+		if delta == 0 {
+			break
+		}
+		if delta > 3 {
+			return false
+		}
+		field += int(delta)
+		switch field {
+		case 0:
+			n, ok := d.uint()
+			if !ok || n == 0 || n > uint64(d.left()) { // each peer takes a byte at least
+				return false
+			}
+			out.Peers = make([]wire.Peer, n)
+			for i := range out.Peers {
+				if !d.peer(&out.Peers[i]) {
+					return false
+				}
+			}
+		case 1:
+			v, ok := d.uint()
+			if !ok || v != 1 {
+				return false
+			}
+			out.MetaSet = true
+		case 2:
+			b, ok := d.bytes()
+			if !ok || len(b) == 0 {
+				return false
+			}
+			out.Meta = append([]byte(nil), b...)
+		default:
+			return false
+		}
+	}
+	if d.left() != 0 {
+		return false
+	}
+	*c = out
+	return true
+}
+
+// gobBytes reads gob's integers and byte strings from b.
+type gobBytes struct{ b []byte }
+
+func (d *gobBytes) left() int { return len(d.b) }
+
+// uint reads an unsigned integer: a byte below 128, else a byte holding
+// minus the length of the big-endian bytes that follow.
+func (d *gobBytes) uint() (uint64, bool) {
+	if len(d.b) == 0 {
+		return 0, false
+	}
+	b := d.b[0]
+	if b < 0x80 {
+		d.b = d.b[1:]
+		return uint64(b), true
+	}
+	n := int(-int8(b))
+	if n <= 0 || n > 8 || len(d.b) < 1+n {
+		return 0, false
+	}
+	var x uint64
+	for _, c := range d.b[1 : 1+n] {
+		x = x<<8 | uint64(c)
+	}
+	d.b = d.b[1+n:]
+	return x, true
+}
+
+// bytes reads a length and that many bytes.
+func (d *gobBytes) bytes() ([]byte, bool) {
+	n, ok := d.uint()
+	if !ok || n > uint64(len(d.b)) {
+		return nil, false
+	}
+	b := d.b[:n]
+	d.b = d.b[n:]
+	return b, true
+}
+
+// peer reads one Peer struct.
+func (d *gobBytes) peer(p *wire.Peer) bool {
+	field := -1
+	for {
+		delta, ok := d.uint()
+		if !ok {
+			return false
+		}
+		if delta == 0 {
+			return true
+		}
+		if delta > 2 {
+			return false
+		}
+		field += int(delta)
+		switch field {
+		case 0:
+			b, ok := d.bytes()
+			if !ok || len(b) == 0 {
+				return false
+			}
+			p.Addr = string(b)
+		case 1:
+			v, ok := d.uint()
+			if !ok || v == 0 {
+				return false
+			}
+			p.Instance = v
+		default:
+			return false
+		}
+	}
+}
