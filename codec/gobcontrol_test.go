@@ -143,12 +143,12 @@ func TestGobControlUnusualEncodingsGoToGob(t *testing.T) {
 		return append(encodeUint(nil, uint64(len(b))), b...)
 	}
 	cases := map[string][]byte{
-		"instance 0 sent":       value(1, 1, 1, 1, 'a', 1, 0, 0, 0),            // Peers [{a 0}] with Instance 0 explicit
-		"empty peer list":       value(1, 0, 0),                                // Peers with count 0
-		"MetaSet 0 sent":        value(2, 0, 0),                                // MetaSet false explicit
-		"empty meta sent":       value(3, 0, 0),                                // Meta of length 0
-		"fields then MetaSet 2": value(2, 2, 0),                                // a bool sent as 2
-		"unknown field":         value(4, 1, 0),                                // no such field
+		"instance 0 sent":       value(1, 1, 1, 1, 'a', 1, 0, 0, 0),           // Peers [{a 0}] with Instance 0 explicit
+		"empty peer list":       value(1, 0, 0),                               // Peers with count 0
+		"MetaSet 0 sent":        value(2, 0, 0),                               // MetaSet false explicit
+		"empty meta sent":       value(3, 0, 0),                               // Meta of length 0
+		"fields then MetaSet 2": value(2, 2, 0),                               // a bool sent as 2
+		"unknown field":         value(4, 1, 0),                               // no such field
 		"peer list too long":    value(1, 0xfc, 0x7f, 0xff, 0xff, 0xff, 0, 0), // a huge count
 	}
 	for name, v := range cases {
