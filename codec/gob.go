@@ -33,7 +33,56 @@ var ErrTooManyTypes = errors.New("codec: gob stream defines too many types")
 type gobCodec struct{}
 
 func (gobCodec) Name() string                   { return "gob" }
-func (gobCodec) NewEncoder(w io.Writer) Encoder { return gob.NewEncoder(w) }
+func (gobCodec) NewEncoder(w io.Writer) Encoder { return &gobEncoder{w: w} }
+
+// gobEncoder encodes one gob stream. Control messages are encoded by
+// encodeOwnControl, to the very bytes encoding/gob writes for them (its
+// type definitions first, once), without encoding/gob's cost of sending
+// its definitions anew for every stream; any other value goes to an
+// encoding/gob Encoder, which is first told of the definitions already
+// sent.
+type gobEncoder struct {
+	w    io.Writer
+	sent bool         // the control message's definitions are sent
+	enc  *gob.Encoder // for other values; nil until one comes
+	out  switchWriter
+	buf  []byte
+}
+
+func (e *gobEncoder) Encode(v any) error {
+	if c, ok := v.(*wire.Control); ok && e.enc == nil {
+		own := ownControlStream()
+		b := e.buf[:0]
+		if !e.sent {
+			b = append(b, own.defs...)
+		}
+		b = encodeOwnControl(b, own.id, c)
+		_, err := e.w.Write(b)
+		if cap(b) <= maxKeptMessage {
+			e.buf = b
+		}
+		e.sent = e.sent || err == nil
+		return err
+	}
+	if e.enc == nil {
+		e.enc = gob.NewEncoder(&e.out)
+		if e.sent {
+			// The definitions went out: the new encoder must not send
+			// them again, so it sends its own to nowhere first.
+			e.out.w = io.Discard
+			if err := e.enc.Encode(&wire.Control{}); err != nil {
+				return err
+			}
+		}
+		e.out.w = e.w
+	}
+	return e.enc.Encode(v)
+}
+
+// switchWriter writes to w, which may change.
+type switchWriter struct{ w io.Writer }
+
+func (s *switchWriter) Write(p []byte) (int, error) { return s.w.Write(p) }
 func (gobCodec) NewDecoder(r io.Reader) Decoder {
 	br, ok := r.(io.ByteReader)
 	if !ok {

@@ -3,6 +3,7 @@ package codec
 import (
 	"bytes"
 	"encoding/gob"
+	"math/bits"
 	"sync"
 
 	"github.com/peerkit/peerkit/internal/wire"
@@ -97,6 +98,66 @@ func decodeOwnControl(msg []byte, c *wire.Control) bool {
 	}
 	*c = out
 	return true
+}
+
+// encodeOwnControl appends c's value message, as encoding/gob writes it
+// with type id id, to b.
+func encodeOwnControl(b []byte, id int64, c *wire.Control) []byte {
+	start := len(b)
+	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0) // room for the length
+	body := len(b)
+	b = appendGobUint(b, uint64(id)<<1)
+	field := -1
+	next := func(f int) {
+		b = appendGobUint(b, uint64(f-field))
+		field = f
+	}
+	if len(c.Peers) > 0 {
+		next(0)
+		b = appendGobUint(b, uint64(len(c.Peers)))
+		for _, p := range c.Peers {
+			pf := -1
+			if p.Addr != "" {
+				b = appendGobUint(b, uint64(0-pf))
+				b = appendGobUint(b, uint64(len(p.Addr)))
+				b = append(b, p.Addr...)
+				pf = 0
+			}
+			if p.Instance != 0 {
+				b = appendGobUint(b, uint64(1-pf))
+				b = appendGobUint(b, p.Instance)
+			}
+			b = append(b, 0)
+		}
+	}
+	if c.MetaSet {
+		next(1)
+		b = append(b, 1)
+	}
+	if len(c.Meta) > 0 {
+		next(2)
+		b = appendGobUint(b, uint64(len(c.Meta)))
+		b = append(b, c.Meta...)
+	}
+	b = append(b, 0)
+	// The length goes just before the body: move the body up to it.
+	var l [9]byte
+	n := len(appendGobUint(l[:0], uint64(len(b)-body)))
+	appendGobUint(b[body-n:body-n], uint64(len(b)-body))
+	return append(b[:start], b[body-n:]...)
+}
+
+// appendGobUint appends x as gob encodes an unsigned integer.
+func appendGobUint(b []byte, x uint64) []byte {
+	if x < 0x80 {
+		return append(b, byte(x))
+	}
+	n := (bits.Len64(x) + 7) / 8
+	b = append(b, byte(-int8(n)))
+	for i := n - 1; i >= 0; i-- {
+		b = append(b, byte(x>>(8*i)))
+	}
+	return b
 }
 
 // gobBytes reads gob's integers and byte strings from b.

@@ -248,3 +248,50 @@ func FuzzGobControlMatchesGob(f *testing.F) {
 		}
 	})
 }
+
+// The gob codec's encoder writes, for control messages, the very bytes
+// encoding/gob's does, stream for stream; and a value of another type
+// after them does not make it send the definitions again.
+func TestGobControlEncodesAsGobDoes(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 4))
+	for round := range 300 {
+		cs := make([]wire.Control, r.IntN(5)+1)
+		for i := range cs {
+			cs[i] = randomControl(r)
+		}
+		if round == 0 {
+			cs[0] = wire.Control{Peers: []wire.Peer{{Instance: 1 << 63}, {Addr: string(make([]byte, 300))}}, Meta: make([]byte, 70000)}
+		}
+		want := encodeFrames(t, cs)
+		var buf bytes.Buffer
+		enc := Gob.NewEncoder(&buf)
+		for i := range cs {
+			buf.Reset()
+			if err := enc.Encode(&cs[i]); err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(buf.Bytes(), want[i]) {
+				t.Fatalf("round %d, message %d (%+v):\nwrote    % x\ngob says % x", round, i, cs[i], buf.Bytes(), want[i])
+			}
+		}
+	}
+
+	var buf bytes.Buffer
+	enc := Gob.NewEncoder(&buf)
+	for _, v := range []any{&wire.Control{MetaSet: true}, &struct{ X int }{7}, &wire.Control{Peers: []wire.Peer{{Addr: "a:1"}}}} {
+		if err := enc.Encode(v); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dec := gob.NewDecoder(&buf)
+	var c1, c3 wire.Control
+	var x struct{ X int }
+	for _, v := range []any{&c1, &x, &c3} {
+		if err := dec.Decode(v); err != nil {
+			t.Fatalf("encoding/gob cannot decode the stream: %v", err)
+		}
+	}
+	if !c1.MetaSet || x.X != 7 || len(c3.Peers) != 1 || c3.Peers[0].Addr != "a:1" {
+		t.Fatalf("decoded %+v, %+v, %+v", c1, x, c3)
+	}
+}
