@@ -161,3 +161,24 @@ func BenchmarkIdleRemote(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLinkSetup times one link from a new node's Add to its first
+// message delivered (ns/op is one link; making and closing the new node
+// are not timed).
+func BenchmarkLinkSetup(b *testing.B) {
+	for _, name := range bench.Transports() {
+		b.Run("transport="+name, func(b *testing.B) {
+			ds, err := bench.LinkSetup(name, b.N)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var sum time.Duration
+			for _, d := range ds {
+				sum += d
+			}
+			b.ReportMetric(0, "ns/op")
+			b.ReportMetric(float64(sum)/float64(len(ds)), "setup-ns/op")
+			b.ReportMetric(float64(bench.Percentile(ds, 0.5)), "p50-ns")
+		})
+	}
+}

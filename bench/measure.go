@@ -244,6 +244,55 @@ func ChainToMesh(name string, n int) (time.Duration, error) {
 	}
 }
 
+// LinkSetup times n links of the named transport, each from a new node's
+// Add (its dial, the handshake and the first views) until its first
+// message has reached the other node's Inbox, and returns the times,
+// sorted. Making the new node and closing it are not timed.
+func LinkSetup(name string, n int) ([]time.Duration, error) {
+	nt, err := NewNet(name)
+	if err != nil {
+		return nil, err
+	}
+	defer nt.Close()
+	b, err := nt.NewNode()
+	if err != nil {
+		return nil, err
+	}
+	defer b.Close()
+	payload := []byte("first")
+	var ds []time.Duration
+	for range n {
+		a, err := nt.NewNode()
+		if err != nil {
+			return nil, err
+		}
+		start := time.Now()
+		err = a.Add(b.AdvertiseAddr())
+		if err == nil {
+			err = a.Send(a.Remotes()[0], payload)
+		}
+		if err == nil {
+			select {
+			case <-b.Inbox:
+			case <-time.After(10 * time.Second):
+				err = errors.New("bench: no first message after 10s")
+			}
+		}
+		d := time.Since(start)
+		a.Close()
+		if err != nil {
+			return nil, fmt.Errorf("link setup over %s: %w", name, err)
+		}
+		ds = append(ds, d)
+		// b removes a (its goodbye) before the next one dials.
+		for len(b.Remotes()) > 0 {
+			time.Sleep(100 * time.Microsecond)
+		}
+	}
+	slices.Sort(ds)
+	return ds, nil
+}
+
 // Death kinds.
 const (
 	Killed    = "killed"    // every conn of the victim closed at once (a killed process)

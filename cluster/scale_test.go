@@ -3,6 +3,8 @@ package cluster
 import (
 	"flag"
 	"fmt"
+	"slices"
+	"syscall"
 	"testing"
 	"testing/synctest"
 	"time"
@@ -136,4 +138,97 @@ func TestScaleDetectionTimes(t *testing.T) {
 			t.Errorf("silent node removed after %v to %v, want about the network timeout %v", bf, bl, testTimeout)
 		}
 	})
+}
+
+// BenchmarkScale512 runs a 512-node memory cluster in virtual time: a
+// chain of Adds to a full mesh (261632 directed links), then a crash
+// (Network.Kill) and a black hole that every other node must detect. It
+// reports the virtual times, the real time and the process's peak
+// resident memory; nothing is asserted about them. Run it alone:
+//
+//	go test -run '^$' -bench Scale512 -benchtime 1x ./cluster
+func BenchmarkScale512(b *testing.B) {
+	const size = 512
+	for range b.N {
+		realStart := time.Now()
+		var mesh, killed, silent time.Duration
+		var failure string
+		inBubble(b, func() {
+			nw := memory.NewNetwork(memory.WithSeed(512))
+			defer nw.Close()
+			nw.SetLatency(time.Millisecond, time.Millisecond)
+			nodes := make([]*Node, 0, size)
+			defer func() {
+				for _, n := range nodes {
+					n.Close()
+				}
+			}()
+			for i := range size {
+				n, err := New(fmt.Sprintf("node%03d:1", i), append(testOpts(WithTransport(nw)),
+					WithHealthyInterval(time.Second), WithNetworkTimeout(5*time.Second))...)
+				if err != nil {
+					failure = err.Error()
+					return
+				}
+				nodes = append(nodes, n)
+			}
+			start := time.Now()
+			for i := 1; i < size; i++ {
+				if err := nodes[i].Add(nodes[i-1].AdvertiseAddr()); err != nil {
+					failure = fmt.Sprintf("node%d.Add: %v", i, err)
+					return
+				}
+			}
+			for !fullMesh(nodes) {
+				if time.Since(start) > time.Minute {
+					failure = "no full mesh after a minute (virtual): " + meshReport(nodes[:4])
+					return
+				}
+				time.Sleep(100 * time.Millisecond)
+			}
+			mesh = time.Since(start)
+
+			// detect applies fault to victim and waits until every node
+			// but the victims has removed it.
+			victims := []int{7, 300}
+			detect := func(victim int, fault func()) time.Duration {
+				start := time.Now()
+				fault()
+				addr := nodes[victim].AdvertiseAddr()
+				for {
+					left := 0
+					for i, n := range nodes {
+						if !slices.Contains(victims, i) && slices.Contains(addrs(n.Remotes()), addr) {
+							left++
+						}
+					}
+					if left == 0 {
+						return time.Since(start)
+					}
+					if time.Since(start) > time.Minute {
+						failure = fmt.Sprintf("%d nodes still list %s a minute after its fault", left, addr)
+						return 0
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			}
+			killed = detect(victims[0], func() {
+				nw.Kill(nodes[victims[0]].AdvertiseAddr())
+				nodes[victims[0]].close(false)
+			})
+			if failure == "" {
+				silent = detect(victims[1], func() { nw.BlackHole(nodes[victims[1]].AdvertiseAddr()) })
+			}
+		})
+		if failure != "" {
+			b.Fatal(failure)
+		}
+		var ru syscall.Rusage
+		syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+		b.ReportMetric(mesh.Seconds(), "mesh-virtual-s")
+		b.ReportMetric(killed.Seconds(), "kill-detect-virtual-s")
+		b.ReportMetric(silent.Seconds(), "blackhole-detect-virtual-s")
+		b.ReportMetric(time.Since(realStart).Seconds(), "real-s")
+		b.ReportMetric(float64(ru.Maxrss)/1024, "peak-RSS-MB")
+	}
 }

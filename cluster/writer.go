@@ -23,6 +23,7 @@ func (l *link) writeLoop() {
 	wrote := false
 	if l.first != nil {
 		err := w.control(l.first)
+		l.first = nil // the view is sent; let it go
 		if err == nil {
 			err = l.writeQueued(w)
 		}
@@ -316,8 +317,16 @@ func (w *frameWriter) control(c *wire.Control) error {
 	if w.encBuf.Len() > maxControlSize {
 		return &protocolError{"encoding control message", errors.New("exceeds control frame limit")}
 	}
-	return w.frame(wire.FrameControl, w.encBuf.Bytes())
+	err := w.frame(wire.FrameControl, w.encBuf.Bytes())
+	if w.encBuf.Cap() > maxKeptEncoding {
+		w.encBuf = bytes.Buffer{} // a large peer list's: let it go
+	}
+	return err
 }
+
+// maxKeptEncoding is the largest encoding buffer a link keeps between
+// control messages.
+const maxKeptEncoding = 512
 
 // protocolError is a peer breaking the protocol after the handshake.
 type protocolError struct {

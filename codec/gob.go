@@ -101,19 +101,19 @@ func (gobCodec) NewDecoder(r io.Reader) Decoder {
 // cost). Any other stream, and any message controlDecoder does not
 // recognise as a plain encoding of the message, goes to encoding/gob.
 type gobDecoder struct {
-	src  replayReader // the stream
-	lim  gobTypeLimiter
-	dec  *gob.Decoder // nil until the stream needs it
-	fast bool         // the stream defines exactly this build's control message types
-	defs []byte       // the definitions read
-	msg  []byte       // the message controlDecoder decodes; reused
+	src     replayReader // the stream
+	lim     gobTypeLimiter
+	dec     *gob.Decoder // nil until the stream needs it
+	started bool
+	fast    bool   // the stream defines exactly this build's control message types
+	defs    string // on the fast path, the definitions read (this build's own)
+	msg     []byte // the message controlDecoder decodes; reused
 }
 
 func (d *gobDecoder) Decode(v any) error {
-	if d.dec == nil && d.defs == nil {
-		if err := d.start(); err != nil {
-			return err
-		}
+	if !d.started {
+		d.started = true
+		d.start()
 	}
 	if d.fast {
 		c, ok := v.(*wire.Control)
@@ -127,19 +127,17 @@ func (d *gobDecoder) Decode(v any) error {
 
 // start reads the type definitions the stream begins with and its first
 // value message, and picks how to decode.
-func (d *gobDecoder) start() error {
+func (d *gobDecoder) start() {
 	defs, first, defined, ok := readDefinitions(&d.src)
 	own := ownControlStream()
 	if ok && string(defs) == own.defs {
-		d.fast, d.defs, d.lim.defined = true, defs, defined
+		d.fast, d.defs, d.lim.defined = true, own.defs, defined
 		d.src.pre = first
-		return nil
+		return
 	}
-	d.defs = []byte{}
 	d.src.pre = append(defs, first...)
 	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
 	d.dec = gob.NewDecoder(&d.lim)
-	return nil
 }
 
 // decodeControl decodes the next message into c, by controlDecoder if it
@@ -167,7 +165,7 @@ func (d *gobDecoder) decodeControl(c *wire.Control) error {
 // (a message read and not decoded), then the rest.
 func (d *gobDecoder) fallback(msg []byte) {
 	d.fast = false
-	d.src.pre = append(append(append([]byte(nil), d.defs...), msg...), d.src.pre...)
+	d.src.pre = append(append([]byte(d.defs), msg...), d.src.pre...)
 	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
 	d.dec = gob.NewDecoder(&d.lim)
 }
@@ -177,7 +175,7 @@ func (d *gobDecoder) fallback(msg []byte) {
 // the next one.
 const (
 	maxControlMessage = 4 << 20
-	maxKeptMessage    = 64 << 10
+	maxKeptMessage    = 512
 )
 
 // maxDefinitionBytes bounds the type definitions read before a stream's

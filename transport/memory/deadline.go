@@ -37,6 +37,7 @@ func (d *deadline) set(t time.Time) {
 		d.timer = nil // it would close the old channel
 	}
 	if t.IsZero() {
+		d.timer = nil // a conn whose deadline is off holds no timer
 		return
 	}
 	dur := time.Until(t)

@@ -31,7 +31,7 @@ import (
 	"github.com/peerkit/peerkit/bench"
 )
 
-var sectionNames = []string{"throughput", "latency", "mesh", "death", "allocs", "idle"}
+var sectionNames = []string{"throughput", "latency", "setup", "mesh", "death", "allocs", "idle"}
 
 type config struct {
 	out        string
@@ -135,6 +135,12 @@ type rtt struct {
 	err            string
 }
 
+type setupRes struct {
+	transport string
+	p50, p90  time.Duration
+	err       string
+}
+
 type meshRes struct {
 	transport string
 	nodes     int
@@ -166,6 +172,7 @@ type results struct {
 	took   time.Duration
 	tputs  []tput
 	rtts   []rtt
+	setups []setupRes
 	meshes []meshRes
 	deaths []deathRes
 	allocs []allocRes
@@ -173,6 +180,9 @@ type results struct {
 }
 
 var meshSizes = []int{8, 32, 64}
+
+// linkSetups is how many links the setup section times per transport.
+const linkSetups = 100
 
 func run(c *config) *results {
 	r := &results{c: c}
@@ -188,6 +198,10 @@ func run(c *config) *results {
 	deathCases := deathCases(c.transports)
 	allocTransports := filter(c.transports, bench.TCP, bench.Memory)
 	idleTransports := filter(c.transports, bench.Transports()...)
+	setupTransports := filter(c.transports, bench.Transports()...)
+	if c.sections["setup"] {
+		p.total += len(setupTransports)
+	}
 	if c.sections["mesh"] {
 		p.total += len(meshTransports) * len(meshSizes) * c.rounds
 	}
@@ -203,6 +217,20 @@ func run(c *config) *results {
 	for _, t := range c.transports {
 		if c.sections["throughput"] || c.sections["latency"] {
 			measurePairs(c, r, p, t)
+		}
+	}
+	if c.sections["setup"] {
+		for _, t := range setupTransports {
+			p.step("link setup: %s", t)
+			sr := setupRes{transport: t}
+			ds, err := bench.LinkSetup(t, linkSetups)
+			if err != nil {
+				sr.err = err.Error()
+				p.warn("link setup %s: %v", t, err)
+			} else {
+				sr.p50, sr.p90 = bench.Percentile(ds, 0.5), bench.Percentile(ds, 0.9)
+			}
+			r.setups = append(r.setups, sr)
 		}
 	}
 	if c.sections["mesh"] {

@@ -133,6 +133,20 @@ func markdown(r *results, svg string) string {
 		w("\n")
 	}
 
+	if len(r.setups) > 0 {
+		w("## Link setup\n\n")
+		w("From a new node's `Add` (dial, handshake, first views) to its first message in the other node's `Inbox`, over %d links; making and closing the new node are not timed.\n\n", linkSetups)
+		w("| transport | p50 | p90 |\n|---|---:|---:|\n")
+		for _, s := range r.setups {
+			if s.err != "" {
+				w("| %s | error: %s | |\n", s.transport, s.err)
+				continue
+			}
+			w("| %s | %s | %s |\n", s.transport, ms(s.p50), ms(s.p90))
+		}
+		w("\n")
+	}
+
 	if len(r.meshes) > 0 {
 		w("## Chain of Add to a full mesh\n\n")
 		w("Node *i* adds node *i−1*, one call after the other; the time runs until every node's `RemoteChanged` shows all the others.\n\n")
