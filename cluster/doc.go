@@ -38,6 +38,11 @@
 //   - Liveness is judged on the reading side, only while the reader waits on
 //     the network: an application slow to drain Inbox stops the node reading
 //     (backpressure reaches the senders) but removes nobody.
+//   - Receiving: by default on Inbox, each Message the application's own.
+//     WithHandler calls a function instead, on each remote's reader, with
+//     the message lent until it returns (no copy, no handoff): in order per
+//     remote, concurrently across remotes; a slow handler is a full Inbox
+//     for its remote alone.
 //   - Identity: a remote is its advertised address plus the random instance
 //     id its node drew at start. A restarted peer replaces its old entry
 //     (RemoteRemoved, then RemoteAdded), but only once the claimed address
@@ -75,9 +80,10 @@
 // links: it asks the table whether to dial or admit, runs the handshake of
 // dial.go (outgoing) or handshake.go (both sides' bytes: hellos, proofs,
 // verdicts), and reports the result. link.go, reader.go and writer.go are
-// one live connection: a send queue, a reader and a writer, which know
-// only their linkConfig and tell their owner (the node) what happens
-// through the linkOwner interface. At the bottom, without I/O: table.go
+// one live connection: a send queue (queue.go; small payloads wait in it
+// as whole frames), a reader and a writer, which know only their
+// linkConfig and tell their owner (the node) what happens through the
+// linkOwner interface. At the bottom, without I/O: table.go
 // and rules.go (the membership table and its rules, as events in and
 // actions out), backoff.go, payload.go (pooled message copies), remote.go,
 // options.go and errors.go. Byte layouts live in internal/wire.

@@ -115,12 +115,13 @@ func (l *link) deliver(fr *frameReader, size int) bool {
 // streams in: an idle link holds only the small one. Bodies larger than
 // the buffer are read straight into their own buffers, not through it.
 type frameReader struct {
-	src   io.Reader
-	buf   []byte // small or *big
-	r, w  int    // buf[r:w] is read and not yet consumed
-	small []byte
-	big   *[]byte // from readBuffers; nil while buf is small
-	busy  bool    // the last read brought a small buffer's worth: more is likely waiting
+	src       io.Reader
+	buf       []byte // small or *big
+	r, w      int    // buf[r:w] is read and not yet consumed
+	small     []byte
+	big       *[]byte // from readBuffers; nil while buf is small
+	busy      bool    // the last two reads brought a small buffer's worth each: data streams in
+	prevLarge bool    // the last read did
 }
 
 // smallReadBuffer is the size of a quiet link's read buffer: heartbeats,
@@ -141,7 +142,11 @@ func (fr *frameReader) fill(need int) error {
 		fr.prepare(need)
 		n, err := fr.src.Read(fr.buf[fr.w:])
 		fr.w += n
-		fr.busy = n >= len(fr.small)
+		// Two reads in a row that each brought a small buffer's worth:
+		// data streams in. (One, such as a peer list after a quiet
+		// spell, is not reason to wait for more with a large buffer.)
+		large := n >= len(fr.small)
+		fr.busy, fr.prevLarge = large && fr.prevLarge, large
 		if err != nil {
 			if fr.w-fr.r >= need {
 				return nil // the error comes back with the next read

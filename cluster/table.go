@@ -22,6 +22,7 @@ type table struct {
 	cfg         tableConfig
 	closing     bool
 	remotes     map[string]*entry
+	live        []wire.Peer // the entries with a live link, each at its liveAt
 	tombs       map[string]tombstone
 	gossipDials int      // dials in progress because gossip named the address
 	timers      uint64   // the last redial timer generation handed out
@@ -78,6 +79,7 @@ type entry struct {
 	addr    string
 	peer    *peer // the last incarnation seen, kept across reconnects
 	link    *link // the live link, or nil
+	liveAt  int   // with a link, its index in table.live
 	dialing bool  // a dial (of any kind) is in progress
 	lost    bool  // lost ungracefully: redialled until up, closed or given up
 	redials int   // redials started since it was lost
@@ -184,6 +186,8 @@ func (t *table) emit(ev Event) {
 func (t *table) attach(e *entry, l *link, now time.Time) {
 	e.link, e.peer, e.since = l, l.peer, now
 	e.lost, e.redials, e.timer = false, 0, 0
+	e.liveAt = len(t.live)
+	t.live = append(t.live, wire.Peer{Addr: e.addr, Instance: l.peer.instance})
 	delete(t.tombs, e.addr)
 	l.peer.link.Store(l)
 	// The remote's first frame from us is our view of the cluster.
@@ -198,6 +202,13 @@ func (t *table) detach(e *entry, now time.Time, reason Reason, err error) *link 
 	l := e.link
 	e.link, e.since = nil, now
 	l.peer.link.Store(nil)
+	last := len(t.live) - 1
+	if e.liveAt != last {
+		t.live[e.liveAt] = t.live[last]
+		t.remotes[t.live[last].Addr].liveAt = e.liveAt
+	}
+	t.live[last] = wire.Peer{}
+	t.live = t.live[:last]
 	ev := Event{Kind: EventRemoved, Remote: Remote{l.peer}, Reason: reason, Err: err}
 	if !t.closing {
 		t.do(action{kind: actRemovalNoted, event: ev})
@@ -259,13 +270,29 @@ func (t *table) up(addr string) bool {
 // view lists the peers with live links, except the one named, at most
 // maxPeerList of them.
 func (t *table) view(except string) []wire.Peer {
-	ps := make([]wire.Peer, 0, min(len(t.remotes), t.cfg.maxPeerList))
-	for _, e := range t.remotes {
-		if e.link != nil && e.addr != except && len(ps) < t.cfg.maxPeerList {
-			ps = append(ps, wire.Peer{Addr: e.addr, Instance: e.peer.instance})
-		}
+	skip := -1
+	if e := t.remotes[except]; e != nil && e.link != nil {
+		skip = e.liveAt
 	}
-	return ps
+	n := len(t.live)
+	if skip >= 0 {
+		n--
+	}
+	if n > t.cfg.maxPeerList {
+		// More than a list holds: a random subset, as the map gives it.
+		ps := make([]wire.Peer, 0, t.cfg.maxPeerList)
+		for _, e := range t.remotes {
+			if e.link != nil && e.addr != except && len(ps) < t.cfg.maxPeerList {
+				ps = append(ps, wire.Peer{Addr: e.addr, Instance: e.peer.instance})
+			}
+		}
+		return ps
+	}
+	ps := make([]wire.Peer, 0, n)
+	if skip < 0 {
+		return append(ps, t.live...)
+	}
+	return append(append(ps, t.live[:skip]...), t.live[skip+1:]...)
 }
 
 // setMeta makes meta p's metadata, telling the callbacks if it changed

@@ -414,3 +414,45 @@ func TestTableMetaChanges(t *testing.T) {
 		t.Fatalf("a stale link's update changed the meta to %q", m)
 	}
 }
+
+// The view a link is sent lists every other live link, whatever order
+// links came and went in: the table's list of live entries stays in step
+// with the entries.
+func TestTableViewFollowsLinks(t *testing.T) {
+	h := newHarness(t, func(c *tableConfig) { c.maxRemotes, c.maxPeerList = 50, 50 })
+	r := rand.New(rand.NewPCG(7, 8))
+	links := map[string]*link{}
+	for step := range 2000 {
+		addr := fmt.Sprintf("r%d:1", r.IntN(30))
+		if l := links[addr]; l != nil {
+			if r.IntN(2) == 0 {
+				h.tb.linkDown(l, errSilent, t0)
+			} else {
+				h.tb.closeRemote(l.peer, t0)
+			}
+			delete(links, addr)
+		} else if e := h.tb.remotes[addr]; e == nil || e.link == nil {
+			if l, code, _ := h.tb.admit(hello(addr, uint64(step+10), 0), mkLink, t0); code == wire.VerdictAccept {
+				links[addr] = l
+			}
+		}
+		h.record()
+		for addr := range links {
+			var got []string
+			for _, p := range h.tb.view(addr) {
+				got = append(got, p.Addr)
+			}
+			var want []string
+			for a := range links {
+				if a != addr {
+					want = append(want, a)
+				}
+			}
+			slices.Sort(got)
+			slices.Sort(want)
+			if !slices.Equal(got, want) {
+				t.Fatalf("step %d: view for %s lists %v, want %v", step, addr, got, want)
+			}
+		}
+	}
+}

@@ -298,7 +298,7 @@ type replayReader struct {
 func (p *replayReader) Read(b []byte) (int, error) {
 	if len(p.pre) > 0 {
 		n := copy(b, p.pre)
-		p.pre = p.pre[n:]
+		p.consume(n)
 		return n, nil
 	}
 	return p.r.Read(b)
@@ -307,10 +307,17 @@ func (p *replayReader) Read(b []byte) (int, error) {
 func (p *replayReader) ReadByte() (byte, error) {
 	if len(p.pre) > 0 {
 		b := p.pre[0]
-		p.pre = p.pre[1:]
+		p.consume(1)
 		return b, nil
 	}
 	return p.br.ReadByte()
+}
+
+// consume drops n bytes of pre, and pre itself once it is read.
+func (p *replayReader) consume(n int) {
+	if p.pre = p.pre[n:]; len(p.pre) == 0 {
+		p.pre = nil
+	}
 }
 
 // gobTypeLimiter passes a gob stream through and counts its type
