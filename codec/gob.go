@@ -2,6 +2,7 @@ package codec
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/gob"
 	"errors"
 	"io"
@@ -89,7 +90,17 @@ func (gobCodec) NewDecoder(r io.Reader) Decoder {
 		b := bufio.NewReader(r)
 		r, br = b, b
 	}
-	return &gobDecoder{src: replayReader{r: r, br: br}}
+	d := &gobDecoder{src: replayReader{r: r, br: br}}
+	d.inPlace, _ = r.(inPlaceReader)
+	return d
+}
+
+// inPlaceReader is a source that lends its unread bytes (as the core's
+// frame reader, wire.ChunkReader, does): control messages are then
+// decoded where they lie instead of copied out first.
+type inPlaceReader interface {
+	Bytes() []byte
+	Discard(n int)
 }
 
 // gobDecoder decodes one gob stream. It reads the type definitions the
@@ -101,7 +112,8 @@ func (gobCodec) NewDecoder(r io.Reader) Decoder {
 // cost). Any other stream, and any message controlDecoder does not
 // recognise as a plain encoding of the message, goes to encoding/gob.
 type gobDecoder struct {
-	src     replayReader // the stream
+	src     replayReader  // the stream
+	inPlace inPlaceReader // the stream's bytes in place, if it lends them
 	lim     gobTypeLimiter
 	dec     *gob.Decoder // nil until the stream needs it
 	started bool
@@ -143,6 +155,16 @@ func (d *gobDecoder) start() {
 // decodeControl decodes the next message into c, by controlDecoder if it
 // can, else (for good) by encoding/gob.
 func (d *gobDecoder) decodeControl(c *wire.Control) error {
+	if d.inPlace != nil && len(d.src.pre) == 0 {
+		if msg, ok := wholeMessage(d.inPlace.Bytes()); ok {
+			d.inPlace.Discard(len(msg))
+			if decodeOwnControl(msg, c) {
+				return nil
+			}
+			d.fallback(bytes.Clone(msg))
+			return d.dec.Decode(c)
+		}
+	}
 	msg, err := readGobMessage(&d.src, maxControlMessage, d.msg[:0])
 	if cap(msg) <= maxKeptMessage {
 		d.msg = msg
@@ -168,6 +190,16 @@ func (d *gobDecoder) fallback(msg []byte) {
 	d.src.pre = append(append([]byte(d.defs), msg...), d.src.pre...)
 	d.lim = gobTypeLimiter{r: &d.src, br: &d.src}
 	d.dec = gob.NewDecoder(&d.lim)
+}
+
+// wholeMessage returns the gob message b starts with, if all of it is in b.
+func wholeMessage(b []byte) ([]byte, bool) {
+	r := gobBytes{b: b}
+	n, ok := r.uint()
+	if !ok || n == 0 || n > uint64(r.left()) {
+		return nil, false
+	}
+	return b[:len(b)-r.left()+int(n)], true
 }
 
 // The largest control message read whole for controlDecoder (the core

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/gob"
 	"math/bits"
+	"slices"
 	"sync"
 
 	"github.com/peerkit/peerkit/internal/wire"
@@ -103,6 +104,7 @@ func decodeOwnControl(msg []byte, c *wire.Control) bool {
 // encodeOwnControl appends c's value message, as encoding/gob writes it
 // with type id id, to b.
 func encodeOwnControl(b []byte, id int64, c *wire.Control) []byte {
+	b = slices.Grow(b, ownControlSize(c)) // one allocation, not one per doubling
 	start := len(b)
 	b = append(b, 0, 0, 0, 0, 0, 0, 0, 0, 0) // room for the length
 	body := len(b)
@@ -147,6 +149,23 @@ func encodeOwnControl(b []byte, id int64, c *wire.Control) []byte {
 	return append(b[:start], b[body-n:]...)
 }
 
+// ownControlSize bounds the bytes encodeOwnControl appends for c.
+func ownControlSize(c *wire.Control) int {
+	n := 9 + 9 + 3*9 + 1 // length, type id, three fields and their deltas or counts, the end
+	for _, p := range c.Peers {
+		n += 1 + gobUintSize(uint64(len(p.Addr))) + len(p.Addr) + 1 + gobUintSize(p.Instance) + 1
+	}
+	return n + len(c.Meta)
+}
+
+// gobUintSize is how many bytes gob needs for x.
+func gobUintSize(x uint64) int {
+	if x < 0x80 {
+		return 1
+	}
+	return 1 + (bits.Len64(x)+7)/8
+}
+
 // appendGobUint appends x as gob encodes an unsigned integer.
 func appendGobUint(b []byte, x uint64) []byte {
 	if x < 0x80 {
@@ -158,6 +177,33 @@ func appendGobUint(b []byte, x uint64) []byte {
 		b = append(b, byte(x>>(8*i)))
 	}
 	return b
+}
+
+// Peer addresses decoded are interned: a cluster's links carry the same
+// few addresses over and over, so each is one string in memory, not one
+// per peer list. The table is bounded; past its bound, addresses are
+// plain copies.
+var interned struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxInterned = 1 << 14
+
+func intern(b []byte) string {
+	interned.mu.Lock()
+	defer interned.mu.Unlock()
+	if s, ok := interned.m[string(b)]; ok {
+		return s
+	}
+	s := string(b)
+	if len(interned.m) < maxInterned {
+		if interned.m == nil {
+			interned.m = make(map[string]string)
+		}
+		interned.m[s] = s
+	}
+	return s
 }
 
 // gobBytes reads gob's integers and byte strings from b.
@@ -220,7 +266,7 @@ func (d *gobBytes) peer(p *wire.Peer) bool {
 			if !ok || len(b) == 0 {
 				return false
 			}
-			p.Addr = string(b)
+			p.Addr = intern(b)
 		case 1:
 			v, ok := d.uint()
 			if !ok || v == 0 {

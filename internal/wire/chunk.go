@@ -20,6 +20,14 @@ func (c *ChunkReader) Reset(b []byte) { c.b = b }
 // Len returns how many bytes of the chunk are unread.
 func (c *ChunkReader) Len() int { return len(c.b) }
 
+// Bytes returns the unread bytes, without consuming them; they are valid
+// until the next Reset. A decoder that can work on them in place saves
+// copying them out.
+func (c *ChunkReader) Bytes() []byte { return c.b }
+
+// Discard consumes the next n unread bytes (at most Len).
+func (c *ChunkReader) Discard(n int) { c.b = c.b[min(n, len(c.b)):] }
+
 // Read implements io.Reader.
 func (c *ChunkReader) Read(p []byte) (int, error) {
 	if len(c.b) == 0 {
