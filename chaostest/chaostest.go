@@ -34,10 +34,6 @@ type Test[A App] struct {
 	// Invariants are checked as each one's At says, on the live
 	// applications; the first error of each check is a violation.
 	Invariants []Invariant[A]
-	// OnStep, if set, is called before each step of the schedule runs,
-	// setup steps included, on the goroutine that runs the schedule: a
-	// test can follow what the faults did to the network.
-	OnStep func(s Step)
 }
 
 // When says at which points of a run an invariant is checked.

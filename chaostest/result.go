@@ -70,7 +70,7 @@ func (r *Result) Report() string {
 }
 
 // result gathers the run's result.
-func (r *runner[A]) result(began, healed time.Time, replay string) *Result {
+func (r *runner[A]) result(began time.Time, replay string) *Result {
 	r.run.mu.Lock()
 	defer r.run.mu.Unlock()
 	res := &Result{
@@ -83,9 +83,7 @@ func (r *runner[A]) result(began, healed time.Time, replay string) *Result {
 	if r.logs != nil {
 		res.Logs = r.logs.String()
 	}
-	if !healed.IsZero() && r.lastChange.After(healed) {
-		res.Quiet = r.lastChange.Sub(healed)
-	}
+	res.Quiet = r.quiet
 	r.mu.Lock()
 	res.Started = r.started
 	r.mu.Unlock()

@@ -24,7 +24,8 @@ type run struct {
 	mu         sync.Mutex // guards the fields below
 	lines      []traceLine
 	violations []string
-	lastChange time.Time // the last membership event
+	lastChange time.Time     // the last membership event
+	quiet      time.Duration // from the final heal to lastChange, at the check
 	logs       *logBuffer
 }
 
@@ -96,25 +97,24 @@ func runSeed[A App](test *Test[A], c *config, seed int64, replay string) *Result
 	r.nw = memory.NewNetwork(memory.WithSeed(seed), memory.WithTrace(func(s string) { r.logf("%s", s) }))
 	began := time.Now()
 	r.start = began
-	healed := r.schedule()
+	r.schedule()
 	r.shutdown()
-	return r.result(began, healed, replay)
+	return r.result(began, replay)
 }
 
-// schedule runs the setup, the steps, the final heal and the checks; it
-// returns when the final heal happened (zero if the run was cut short).
-func (r *runner[A]) schedule() time.Time {
+// schedule runs the setup, the steps, the final heal and the checks.
+func (r *runner[A]) schedule() {
 	setup := r.s.Setup
 	if len(setup) > 0 && setup[0].Kind == Latency {
 		r.step(-1, setup[0])
 		setup = setup[1:]
 	}
 	if r.startNode(r.s.Nodes[0], "") == nil {
-		return time.Time{}
+		return
 	}
 	for _, st := range setup {
 		if r.step(-1, st); r.failed() {
-			return time.Time{} // a broken setup says nothing about faults
+			return // a broken setup says nothing about faults
 		}
 	}
 	r.start = time.Now()
@@ -129,8 +129,12 @@ func (r *runner[A]) schedule() time.Time {
 	healed := time.Now()
 	time.Sleep(time.Until(healed.Add(r.s.Settle)))
 	r.logf("--- settled; checking the invariants")
+	r.run.mu.Lock()
+	if r.lastChange.After(healed) {
+		r.quiet = r.lastChange.Sub(healed)
+	}
+	r.run.mu.Unlock()
 	r.check(Settled)
-	return healed
 }
 
 // check runs the invariants due at point w (Settled runs them all).
@@ -156,9 +160,6 @@ func (r *runner[A]) check(w When) {
 
 // step runs one step; i is its index in Steps (-1 for setup steps).
 func (r *runner[A]) step(i int, st Step) {
-	if r.test.OnStep != nil {
-		r.test.OnStep(st)
-	}
 	if i >= 0 {
 		r.logf("step %d: %s", i+1, st)
 	}
