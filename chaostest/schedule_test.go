@@ -2,6 +2,7 @@ package chaostest
 
 import (
 	"errors"
+	"runtime"
 	"slices"
 	"strings"
 	"testing"
@@ -218,5 +219,27 @@ func TestSeedList(t *testing.T) {
 	c, _ = newConfig([]Option{WithSeeds(3), WithSeed(17)})
 	if got := c.seedList(); !slices.Equal(got, []int64{17}) {
 		t.Errorf("WithSeed(17): %v", got)
+	}
+}
+
+func TestPrepareErrors(t *testing.T) {
+	if _, err := prepare(&Test[App]{}, nil); !errors.Is(err, ErrInvalidTest) {
+		t.Errorf("a Test without Start: %v, want ErrInvalidTest", err)
+	}
+	start := func(*Host) (App, error) { return nil, nil }
+	if _, err := prepare(&Test[App]{Start: start}, []Option{WithNodes(0, 0)}); !errors.Is(err, ErrInvalidOption) {
+		t.Errorf("WithNodes(0, 0): %v, want ErrInvalidOption", err)
+	}
+}
+
+func TestReplayCommand(t *testing.T) {
+	pc, _, _, _ := runtime.Caller(0)
+	for _, tc := range []struct{ name, want string }{
+		{"TestX", "go test ./chaostest -run '^TestX$'"},
+		{"TestX/a+b_c", `go test ./chaostest -run '^TestX$/^a\+b_c$'`},
+	} {
+		if got := replayCommand(tc.name, pc); got != tc.want {
+			t.Errorf("replayCommand(%q) = %q, want %q", tc.name, got, tc.want)
+		}
 	}
 }

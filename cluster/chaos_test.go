@@ -6,6 +6,7 @@ import (
 	"hash/crc32"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -321,7 +322,7 @@ func (ls *ledgers) checkMembership(live []*chaosApp) error {
 		}
 	}
 	if len(wrong) > 0 {
-		return fmt.Errorf("%d of %d live instances have the wrong view:%s", len(wrong), len(live), wrong)
+		return fmt.Errorf("%d of %d live instances have the wrong view:%s", len(wrong), len(live), strings.Join(wrong, ""))
 	}
 	return nil
 }
@@ -393,7 +394,7 @@ func (ls *ledgers) checkDelivery(live []*chaosApp) error {
 		}
 	}
 	if len(lost) > 0 {
-		return fmt.Errorf("%d links that stayed up lost messages:%s", len(lost), lost)
+		return fmt.Errorf("%d links that stayed up lost messages:%s", len(lost), strings.Join(lost, ""))
 	}
 	return nil
 }
