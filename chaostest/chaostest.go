@@ -100,7 +100,7 @@ func (h *Host) Errorf(format string, args ...any) { h.run.violation(format, args
 func Run[A App](t *testing.T, test Test[A], opts ...Option) []*Result {
 	t.Helper()
 	pc, _, _, _ := runtime.Caller(1)
-	c, err := prepare(&test, opts)
+	c, err := prepare(&test, opts, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,6 +115,8 @@ func Run[A App](t *testing.T, test Test[A], opts ...Option) []*Result {
 				}
 				synctest.Test(t, func(*testing.T) { results[i] = runSeed(&test, &c, seed, replay) })
 				switch res := results[i]; {
+				case res == nil:
+					t.Errorf("chaostest: seed %d did not finish", seed)
 				case res.Failed():
 					t.Error(res.Report())
 				case c.trace:
@@ -126,15 +128,18 @@ func Run[A App](t *testing.T, test Test[A], opts ...Option) []*Result {
 	return results
 }
 
-// Find runs test on the seeds the options and flags choose, one after
-// another, each in its own synctest bubble, and returns the result of the
-// first seed that found a violation, or nil if none did. It fails t only
-// for invalid options or a Test without Start: what the seeds find is for
-// the caller to judge, as a test that plants a bug to show it caught does.
+// Find runs test on the seeds the options choose, one after another, each
+// in its own synctest bubble, and returns the result of the first seed
+// that found a violation, or nil if none did. It fails t only for invalid
+// options or a Test without Start: what the seeds find is for the caller
+// to judge, as a test that plants a bug to show it caught does. Of the
+// flags, -chaostest.seed (replay that seed only), -chaostest.trace and
+// -chaostest.log apply; -chaostest.seeds and -short, which say how widely
+// Run explores, do not change where Find searches.
 func Find[A App](t *testing.T, test Test[A], opts ...Option) *Result {
 	t.Helper()
 	pc, _, _, _ := runtime.Caller(1)
-	c, err := prepare(&test, opts)
+	c, err := prepare(&test, opts, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,8 +158,8 @@ func Find[A App](t *testing.T, test Test[A], opts ...Option) *Result {
 }
 
 // prepare checks the test and builds the configuration: the options, then
-// the flags.
-func prepare[A App](test *Test[A], opts []Option) (config, error) {
+// the flags (see applyFlags for breadth).
+func prepare[A App](test *Test[A], opts []Option, breadth bool) (config, error) {
 	if test.Start == nil {
 		return config{}, fmt.Errorf("%w: Test.Start is nil", ErrInvalidTest)
 	}
@@ -162,6 +167,6 @@ func prepare[A App](test *Test[A], opts []Option) (config, error) {
 	if err != nil {
 		return config{}, err
 	}
-	c.applyFlags()
+	c.applyFlags(breadth)
 	return c, nil
 }

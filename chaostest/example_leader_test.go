@@ -108,15 +108,29 @@ func TestLeader(t *testing.T) {
 // first seed that fails; its report names the seed, the command that
 // replays it, the violation, the schedule and the trace, for instance:
 //
-//	chaostest: seed 4 failed
-//	replay: go test ./chaostest -run '^TestLeaderPlantedBug$' -chaostest.seed=4
+//	chaostest: seed 58 failed
+//	replay: go test ./chaostest -run '^TestLeaderPlantedBug$' -chaostest.seed=58
 //	violations:
-//	  - one leader: the live nodes disagree: n00:1->n00:1 n01:1->n00:1 n03:1->n00:1 n04:1->n01:1
+//	  - one leader: the live nodes disagree: n02:1->n00:1 n03:1->n02:1 n04:1->n00:1
 //	schedule:
-//	  seed 4: 5 nodes n00:1 .. n04:1
+//	  seed 58: 5 nodes n00:1 .. n04:1
 //	  ...
-//	     0.712s leave n02:1
+//	     1.265s crash n01:1
+//	     1.306s crash n03:1
+//	     1.479s partition [n00:1 n01:1 n04:1] | [n02:1] | [n03:1]
+//	     1.503s crash n00:1
+//	     1.655s restart n03:1, joining via n04:1
+//	     1.706s heal everything
+//	     2.706s check the invariants
+//	trace (virtual time):
 //	  ...
+//	     1.503s  step 8: crash n00:1
+//	     1.503s  memory: kill n00:1 (0 conns reset, 1 behind silent links)
+//	  ...
+//	     2.706s  VIOLATION: one leader: the live nodes disagree: n02:1->n00:1 n03:1->n02:1 n04:1->n00:1
+//
+// n00:1 crashed for good, but n02:1 and n04:1 still count it; the
+// restarted n03:1 never heard of it. Run with -v to see the whole report.
 //
 // The test passes when the bug is caught, and when replaying the seed
 // catches it again.
@@ -127,7 +141,7 @@ func TestLeaderPlantedBug(t *testing.T) {
 	}
 	res := chaostest.Find(t, buggy, leaderOptions...)
 	if res == nil {
-		t.Fatal("no seed caught the leader that ignores RemoteRemoved")
+		t.Fatal("no seed caught the leader that ignores RemoteRemoved (with -chaostest.seed, Find tries that seed only)")
 	}
 	t.Logf("caught:\n%s", res.Report())
 	report := res.Report()

@@ -74,12 +74,13 @@ func newConfig(opts []Option) (config, error) {
 }
 
 // applyFlags lets the flags given on the command line override the
-// options, and -short cap the number of seeds.
-func (c *config) applyFlags() {
+// options. With breadth, -chaostest.seeds and -short, which say how many
+// seeds to explore, apply too.
+func (c *config) applyFlags(breadth bool) {
 	if !flag.Parsed() {
 		return
 	}
-	if *flagSeeds > 0 {
+	if *flagSeeds > 0 && breadth {
 		c.seeds = *flagSeeds
 	}
 	if *flagSeed >= 0 {
@@ -87,7 +88,7 @@ func (c *config) applyFlags() {
 	}
 	c.trace = c.trace || *flagTrace
 	c.logs = c.logs || *flagLog
-	if testing.Short() && c.seed < 0 {
+	if breadth && testing.Short() && c.seed < 0 {
 		c.seeds = min(c.seeds, shortSeeds)
 	}
 }

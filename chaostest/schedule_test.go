@@ -223,11 +223,11 @@ func TestSeedList(t *testing.T) {
 }
 
 func TestPrepareErrors(t *testing.T) {
-	if _, err := prepare(&Test[App]{}, nil); !errors.Is(err, ErrInvalidTest) {
+	if _, err := prepare(&Test[App]{}, nil, true); !errors.Is(err, ErrInvalidTest) {
 		t.Errorf("a Test without Start: %v, want ErrInvalidTest", err)
 	}
 	start := func(*Host) (App, error) { return nil, nil }
-	if _, err := prepare(&Test[App]{Start: start}, []Option{WithNodes(0, 0)}); !errors.Is(err, ErrInvalidOption) {
+	if _, err := prepare(&Test[App]{Start: start}, []Option{WithNodes(0, 0)}, true); !errors.Is(err, ErrInvalidOption) {
 		t.Errorf("WithNodes(0, 0): %v, want ErrInvalidOption", err)
 	}
 }
