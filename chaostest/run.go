@@ -59,11 +59,10 @@ func (r *run) failed() bool {
 
 // instance is one start of an application at an address.
 type instance[A App] struct {
-	app         A
-	addr        string
-	id          uint64
-	incarnation int
-	stopped     chan struct{} // closed when the harness stops it
+	app     A
+	addr    string
+	id      uint64
+	stopped chan struct{} // closed when the harness stops it
 }
 
 func (in *instance[A]) String() string { return fmt.Sprintf("%s#%s", in.addr, short(in.id)) }
@@ -109,11 +108,11 @@ func (r *runner[A]) schedule() {
 		r.step(-1, setup[0])
 		setup = setup[1:]
 	}
-	if r.startNode(r.s.Nodes[0], "") == nil {
+	if r.startNode(r.s.Nodes[0]) == nil {
 		return
 	}
 	for _, st := range setup {
-		if r.step(-1, st); r.failed() {
+		if !r.join(st) {
 			return // a broken setup says nothing about faults
 		}
 	}
@@ -194,24 +193,30 @@ func (r *runner[A]) step(i int, st Step) {
 		}
 		r.stop(in)
 	case Restart:
-		if in := r.startNode(st.Addr, st.Peer); in != nil {
+		if in := r.startNode(st.Addr); in != nil {
 			r.joinLater(in, st.Peer, uint64(i))
 		}
 	case CloseRemote:
 		r.closeRemote(st.Addr, st.Peer)
-	case Join:
-		in := r.startNode(st.Addr, st.Peer)
-		if in == nil {
-			return
-		}
-		if err := in.app.Node().Add(st.Peer); err != nil {
-			r.violation("setup: %s could not join via %s: %v", in, st.Peer, err)
-		}
 	}
 }
 
+// join runs a setup Join: it starts the node and joins it through Peer.
+// It reports whether both worked.
+func (r *runner[A]) join(st Step) bool {
+	in := r.startNode(st.Addr)
+	if in == nil {
+		return false
+	}
+	if err := in.app.Node().Add(st.Peer); err != nil {
+		r.violation("setup: %s could not join via %s: %v", in, st.Peer, err)
+		return false
+	}
+	return true
+}
+
 // startNode starts an application at addr; nil if Start failed.
-func (r *runner[A]) startNode(addr, via string) *instance[A] {
+func (r *runner[A]) startNode(addr string) *instance[A] {
 	r.mu.Lock()
 	inc := r.starts[addr]
 	r.starts[addr]++
@@ -228,7 +233,7 @@ func (r *runner[A]) startNode(addr, via string) *instance[A] {
 		r.violation("Start(%s): the application's Node() is nil", addr)
 		return nil
 	}
-	in := &instance[A]{app: app, addr: addr, id: n.Instance(), incarnation: inc, stopped: make(chan struct{})}
+	in := &instance[A]{app: app, addr: addr, id: n.Instance(), stopped: make(chan struct{})}
 	n.OnEvent(func(e cluster.Event) { r.event(in, e) })
 	r.mu.Lock()
 	r.cur[addr] = in
