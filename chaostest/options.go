@@ -16,7 +16,8 @@ var (
 	flagLog   = flag.Bool("chaostest.log", false, "chaostest: add the nodes' debug logs to a failure's report")
 )
 
-// Defaults.
+// Defaults: how many seeds Run explores, and the nodes' timing, short so
+// that a schedule's seconds of faults stay few in virtual time.
 const (
 	DefaultSeeds           = 100
 	DefaultHealthyInterval = 100 * time.Millisecond

@@ -156,7 +156,10 @@ type Schedule struct {
 // Lines returns the schedule as readable lines, one per step, each with
 // its time.
 func (s *Schedule) Lines() []string {
-	out := []string{fmt.Sprintf("seed %d: %d nodes %s .. %s", s.Seed, len(s.Nodes), s.Nodes[0], s.Nodes[len(s.Nodes)-1])}
+	out := []string{fmt.Sprintf("seed %d: no nodes", s.Seed)}
+	if len(s.Nodes) > 0 {
+		out[0] = fmt.Sprintf("seed %d: %d nodes %s .. %s", s.Seed, len(s.Nodes), s.Nodes[0], s.Nodes[len(s.Nodes)-1])
+	}
 	for _, st := range s.Setup {
 		out = append(out, "  setup   "+st.String())
 	}
