@@ -21,9 +21,11 @@ type Result struct {
 	// Trace is what happened, in virtual time counted as the schedule's
 	// (setup lines are negative): the steps as they ran, the network's
 	// own trace, every node's membership events, Host.Logf lines and the
-	// violations.
+	// violations. It is kept for a seed that failed, and for every seed
+	// with WithTrace or -chaostest.trace.
 	Trace []string
-	// Logs are the nodes' debug logs, with WithLogs or -chaostest.log.
+	// Logs are the nodes' debug logs, with WithLogs or -chaostest.log,
+	// kept as Trace is.
 	Logs string
 	// Replay is the command that runs this seed alone.
 	Replay string
@@ -77,11 +79,13 @@ func (r *runner[A]) result(began time.Time, replay string) *Result {
 		Seed: r.s.Seed, Schedule: r.s, Violations: r.violations,
 		Replay: fmt.Sprintf("%s -chaostest.seed=%d", replay, r.s.Seed), Virtual: time.Since(began),
 	}
-	for _, l := range r.lines {
-		res.Trace = append(res.Trace, fmt.Sprintf("%8.3fs  %s", l.at.Sub(r.start).Seconds(), l.text))
-	}
-	if r.logs != nil {
-		res.Logs = r.logs.String()
+	if res.Failed() || r.c.trace {
+		for _, l := range r.lines {
+			res.Trace = append(res.Trace, fmt.Sprintf("%8.3fs  %s", l.at.Sub(r.start).Seconds(), l.text))
+		}
+		if r.logs != nil {
+			res.Logs = r.logs.String()
+		}
 	}
 	res.Quiet = r.quiet
 	r.mu.Lock()

@@ -115,7 +115,6 @@ type ledger struct {
 	all     []*chaosApp        // every instance ever started
 	removed map[[2]uint64]bool // instance pairs where one saw the other removed
 	apart   map[[2]uint64]bool // instance pairs closed on purpose (CloseRemote)
-	done    bool               // the delivery check ran
 }
 
 // chaosApp is one instance: a node, a reader checking every message and
@@ -364,6 +363,9 @@ func (ls *ledgers) checkDelivery(live []*chaosApp) error {
 	if err != nil {
 		return err
 	}
+	ls.mu.Lock()
+	delete(ls.m, l.seed) // the last check: let the seed's nodes go
+	ls.mu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	tot := ls.tot
