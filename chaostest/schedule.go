@@ -285,56 +285,73 @@ func (g *generator) step() {
 	for len(g.addrs) > 1 && b == a {
 		b = g.pick(g.addrs)
 	}
-	two := len(g.addrs) > 1
 	switch k := g.kind(); k {
 	case Partition:
-		groups := make([][]string, 2+g.rng.IntN(2))
-		for _, x := range g.addrs {
-			i := g.rng.IntN(len(groups))
-			groups[i] = append(groups[i], x)
-		}
-		groups = slices.DeleteFunc(groups, func(g []string) bool { return len(g) == 0 })
-		g.emit(Step{Kind: k, Groups: groups})
+		g.partition()
 	case Heal:
 		g.emit(Step{Kind: k})
-	case CutLink:
-		if two {
-			if !slices.Contains(g.cut, [2]string{a, b}) {
-				g.cut = append(g.cut, [2]string{a, b})
-			}
-			g.emit(Step{Kind: k, Addr: a, Peer: b})
-		}
-	case RestoreLink:
-		if len(g.cut) > 0 {
-			i := g.rng.IntN(len(g.cut))
-			l := g.cut[i]
-			g.cut = slices.Delete(g.cut, i, i+1)
-			g.emit(Step{Kind: k, Addr: l[0], Peer: l[1]})
-		}
 	case BlackHole:
 		if !slices.Contains(g.holes, a) {
 			g.holes = append(g.holes, a)
 		}
 		g.emit(Step{Kind: k, Addr: a})
-	case Unblackhole:
-		if len(g.holes) > 0 {
-			i := g.rng.IntN(len(g.holes))
-			h := g.holes[i]
-			g.holes = slices.Delete(g.holes, i, i+1)
-			g.emit(Step{Kind: k, Addr: h})
-		}
-	case ResetLink:
-		if two {
-			g.emit(Step{Kind: k, Addr: a, Peer: b})
-		}
+	case RestoreLink, Unblackhole:
+		g.undo(k)
 	case Crash, Leave:
 		g.stop(k)
 	case Restart:
 		if dead := g.deadAddrs(); len(dead) > 0 {
 			g.restart(g.pick(dead))
 		}
+	case Latency:
+		g.emit(Step{Kind: k, Latency: time.Duration(g.rng.IntN(30)) * time.Millisecond, Jitter: time.Duration(g.rng.IntN(20)) * time.Millisecond})
+	default: // between two nodes
+		if a != b {
+			g.between(k, a, b)
+		}
+	}
+}
+
+// partition splits the nodes at random into two or three groups.
+func (g *generator) partition() {
+	groups := make([][]string, 2+g.rng.IntN(2))
+	for _, x := range g.addrs {
+		i := g.rng.IntN(len(groups))
+		groups[i] = append(groups[i], x)
+	}
+	groups = slices.DeleteFunc(groups, func(g []string) bool { return len(g) == 0 })
+	g.emit(Step{Kind: Partition, Groups: groups})
+}
+
+// undo restores a random cut link or lifts a random black hole, if any.
+func (g *generator) undo(k Kind) {
+	switch {
+	case k == RestoreLink && len(g.cut) > 0:
+		i := g.rng.IntN(len(g.cut))
+		l := g.cut[i]
+		g.cut = slices.Delete(g.cut, i, i+1)
+		g.emit(Step{Kind: k, Addr: l[0], Peer: l[1]})
+	case k == Unblackhole && len(g.holes) > 0:
+		i := g.rng.IntN(len(g.holes))
+		h := g.holes[i]
+		g.holes = slices.Delete(g.holes, i, i+1)
+		g.emit(Step{Kind: k, Addr: h})
+	}
+}
+
+// between draws a fault between two distinct nodes a and b.
+func (g *generator) between(k Kind, a, b string) {
+	switch k {
+	case CutLink:
+		l := [2]string{min(a, b), max(a, b)}
+		if !slices.Contains(g.cut, l) {
+			g.cut = append(g.cut, l)
+		}
+		g.emit(Step{Kind: k, Addr: l[0], Peer: l[1]})
+	case ResetLink:
+		g.emit(Step{Kind: k, Addr: a, Peer: b})
 	case CloseRemote:
-		if live := g.liveAddrs(); two && len(live) > 0 {
+		if live := g.liveAddrs(); len(live) > 0 {
 			from := g.pick(live)
 			to := g.pick(g.addrs)
 			for to == from {
@@ -342,13 +359,9 @@ func (g *generator) step() {
 			}
 			g.emit(Step{Kind: k, Addr: from, Peer: to})
 		}
-	case Latency:
-		g.emit(Step{Kind: k, Latency: time.Duration(g.rng.IntN(30)) * time.Millisecond, Jitter: time.Duration(g.rng.IntN(20)) * time.Millisecond})
 	case LinkLatency:
-		if two {
-			g.emit(Step{Kind: k, Addr: a, Peer: b,
-				Latency: time.Duration(g.rng.IntN(30)) * time.Millisecond, Jitter: time.Duration(g.rng.IntN(20)) * time.Millisecond})
-		}
+		g.emit(Step{Kind: k, Addr: a, Peer: b,
+			Latency: time.Duration(g.rng.IntN(30)) * time.Millisecond, Jitter: time.Duration(g.rng.IntN(20)) * time.Millisecond})
 	}
 }
 
