@@ -79,8 +79,10 @@
 // Host.Seed. An invariant may wait in virtual time (for instance, stop the
 // application's load and let queued messages arrive) before it checks.
 //
-// Schedules depend only on the seed and the options. The run's details
-// (instance ids, the exact order of events at one instant) do not, but
-// the faults, their times and the network's jitter do, so a seed that
-// fails because of what the schedule does fails again when replayed.
+// Schedules depend only on the seed and the options, and the network
+// draws its jitter from the seed too. Not every detail of a run does:
+// instance ids are random, and goroutines that run at the same virtual
+// instant may interleave differently, so two runs of a seed can trace
+// differently; a failure that the schedule provokes comes back when the
+// seed is replayed (TestLeaderPlantedBug checks that it does).
 package chaostest
