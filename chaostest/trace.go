@@ -43,12 +43,6 @@ func (r *run) violation(format string, args ...any) {
 	r.mu.Unlock()
 }
 
-func (r *run) failed() bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.violations) > 0
-}
-
 // short is an instance id as the trace prints it.
 func short(id uint64) string { return fmt.Sprintf("%04x", id&0xffff) }
 
