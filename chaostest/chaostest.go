@@ -32,7 +32,7 @@ type Test[A App] struct {
 	// the seed.
 	Start func(h *Host) (A, error)
 	// Invariants are checked as each one's At says, on the live
-	// applications; the first error of each check is a violation.
+	// applications; each error a check returns is a violation.
 	Invariants []Invariant[A]
 }
 
