@@ -1,0 +1,380 @@
+package netcond
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/peerkit/peerkit/bench"
+	"github.com/peerkit/peerkit/cluster"
+)
+
+// Plan is what one comparison measures.
+type Plan struct {
+	Transports []string      // of Transports()
+	Sizes      []int         // payload sizes of the throughput runs
+	Small      int           // payload of the round trips, alone and beside the bulk
+	Bulk       int           // payload of the bulk transfer beside them
+	Duration   time.Duration // of each throughput and round-trip run
+}
+
+// DefaultPlan is the report's.
+func DefaultPlan() Plan {
+	return Plan{Transports: Transports(), Sizes: []int{1 << 10, 64 << 10}, Small: 64, Bulk: 64 << 10, Duration: time.Second}
+}
+
+// Check reports a plan that cannot run.
+func (p Plan) Check() error {
+	if len(p.Transports) == 0 {
+		return errors.New("netcond: no transports")
+	}
+	for _, t := range p.Transports {
+		if !isTransport(t) {
+			return fmt.Errorf("netcond: unknown transport %q (have %v)", t, Transports())
+		}
+	}
+	for _, s := range append([]int{p.Small, p.Bulk}, p.Sizes...) {
+		if s < 1 || s > MaxSize {
+			return fmt.Errorf("netcond: payload size %d out of 1..%d", s, MaxSize)
+		}
+	}
+	if p.Small >= p.Bulk {
+		return fmt.Errorf("netcond: the small payload (%d B) must be smaller than the bulk one (%d B)", p.Small, p.Bulk)
+	}
+	if p.Duration < 10*time.Millisecond {
+		return errors.New("netcond: duration below 10ms")
+	}
+	return nil
+}
+
+// Steps is the number of progress steps of one transport.
+func (p Plan) Steps() int { return 2*len(p.Sizes) + 3 }
+
+// Estimate is how long one condition takes, roughly: each run lasts
+// Duration plus a sizing run, and a silent host takes a second (the
+// network timeout) and a little to be removed.
+func (p Plan) Estimate() time.Duration {
+	per := time.Duration(2*len(p.Sizes))*(p.Duration*5/4) + 3*p.Duration + 2*time.Second
+	return time.Duration(len(p.Transports)) * per
+}
+
+// Throughput is one payload size's rates, both ways.
+type Throughput struct {
+	Size          int
+	Out, In       bench.Rate // client → server, server → client
+	OutErr, InErr string
+}
+
+// Result is one transport's measurements under one condition.
+type Result struct {
+	Condition, Transport string
+	Tput                 []Throughput
+	RTT50, RTT99         time.Duration // Small round trips alone
+	RTTErr               string
+	// Small round trips to a second remote (on the same host as the first)
+	// while a bulk transfer runs to the first; and to the bulk's own remote.
+	HOLOther50, HOLOther99 time.Duration
+	HOLSame50, HOLSame99   time.Duration
+	HOLBulk                bench.Rate // the bulk transfer meanwhile
+	HOLErr                 string
+	Removal                time.Duration // from the silence to RemoteRemoved
+	Silence                string        // how the host went silent: nft or app
+	RemovalErr             string
+}
+
+// Progress is told of each step (as the report's status line is).
+type Progress func(format string, args ...any)
+
+// Connect measures every transport of plan against the server at addr and
+// labels the results with condition.
+func Connect(ctx context.Context, addr string, plan Plan, condition string, step Progress) ([]Result, error) {
+	if err := plan.Check(); err != nil {
+		return nil, err
+	}
+	cl, err := dialControl(ctx, addr)
+	if err != nil {
+		return nil, err
+	}
+	defer cl.close()
+	var out []Result
+	for _, tr := range plan.Transports {
+		if err := ctx.Err(); err != nil {
+			return out, err
+		}
+		r := measure(ctx, cl, tr, plan, step, condition)
+		r.Condition = condition
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// rig is the client's node and two server nodes, linked: b[0] takes the
+// bulk and the throughput runs, b[1] the round trips.
+type rig struct {
+	cl     *client
+	nt     *bench.Net
+	a      *cluster.Node
+	b      [2]cluster.Remote
+	closed atomic.Bool
+}
+
+func newRig(cl *client, tr string, opts ...cluster.Option) (*rig, error) {
+	addrs, err := cl.nodes(tr, 2, "default")
+	if err != nil {
+		return nil, err
+	}
+	nt, err := bench.NewNet(tr)
+	if err != nil {
+		return nil, err
+	}
+	g := &rig{cl: cl, nt: nt}
+	t, err := nt.Transport()
+	if err != nil {
+		g.close()
+		return nil, err
+	}
+	if g.a, err = cluster.New(net.JoinHostPort(cl.localHost(), "0"), append([]cluster.Option{cluster.WithTransport(t)}, opts...)...); err != nil {
+		g.close()
+		return nil, err
+	}
+	for i, addr := range addrs {
+		if err := g.a.Add(addr); err != nil {
+			g.close()
+			return nil, fmt.Errorf("add %s: %w", addr, err)
+		}
+		for _, r := range g.a.Remotes() {
+			if r.Addr() == addr {
+				g.b[i] = r
+			}
+		}
+		if g.b[i].Addr() == "" {
+			g.close()
+			return nil, fmt.Errorf("netcond: %s not among the remotes after Add", addr)
+		}
+	}
+	return g, nil
+}
+
+func (g *rig) close() {
+	if g.closed.Swap(true) {
+		return
+	}
+	if g.a != nil {
+		g.a.Close()
+	}
+	g.nt.Close()
+	g.cl.do(time.Minute, "CLOSE")
+}
+
+// guard closes the rig if f has not returned after limit, which unblocks
+// whatever waits on the client node; the rig is then spent.
+func (g *rig) guard(limit time.Duration, f func() error) error {
+	fired := make(chan struct{})
+	t := time.AfterFunc(limit, func() { defer close(fired); g.close() })
+	err := f()
+	if !t.Stop() {
+		<-fired
+		return fmt.Errorf("no result after %v: %w", limit, errors.Join(err, errors.New("abandoned")))
+	}
+	return err
+}
+
+func (g *rig) end(i int) bench.Endpoint { return bench.NodeEndpoint(g.a, g.b[i]) }
+
+func (g *rig) sink(i int, limit time.Duration) bench.Endpoint {
+	return &remoteSink{cl: g.cl, i: i, timeout: limit}
+}
+
+// measure runs one transport's steps; a step that fails spends the rig,
+// and the next step makes a new one.
+func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progress, cond string) Result {
+	res := Result{Transport: tr}
+	limit := 10*plan.Duration + 30*time.Second
+	var g *rig
+	defer func() {
+		if g != nil {
+			g.close()
+		}
+	}()
+	// run gets a working rig and runs f on it under the watchdog.
+	run := func(f func(g *rig) error) string {
+		if g != nil && g.closed.Load() {
+			g = nil
+		}
+		if g == nil {
+			var err error
+			if g, err = newRig(cl, tr); err != nil {
+				g = nil
+				return "setup: " + err.Error()
+			}
+		}
+		if err := g.guard(limit, func() error { return f(g) }); err != nil {
+			g.close()
+			return err.Error()
+		}
+		return ""
+	}
+	for _, size := range plan.Sizes {
+		t := Throughput{Size: size}
+		step("network %s: %s throughput %s, out", cond, tr, bench.SizeName(size))
+		t.OutErr = run(func(g *rig) (err error) {
+			t.Out, err = sized(bench.NewPair(g.end(0), g.sink(0, limit)), size, plan.Duration)
+			return err
+		})
+		step("network %s: %s throughput %s, in", cond, tr, bench.SizeName(size))
+		t.InErr = run(func(g *rig) (err error) {
+			snd := &remoteSender{cl: cl, i: 0, to: g.a.AdvertiseAddr(), timeout: limit}
+			t.In, err = sized(bench.NewPair(snd, g.end(0)), size, plan.Duration)
+			return err
+		})
+		res.Tput = append(res.Tput, t)
+	}
+	step("network %s: %s round trip", cond, tr)
+	res.RTTErr = run(func(g *rig) error {
+		if err := cl.mode(1, plan.Small); err != nil {
+			return err
+		}
+		ds, err := bench.RoundTripsFor(bench.NewPair(g.end(1), g.sink(1, limit)), plan.Small, plan.Duration)
+		res.RTT50, res.RTT99 = bench.Percentile(ds, 0.5), bench.Percentile(ds, 0.99)
+		return err
+	})
+	step("network %s: %s round trip beside a bulk transfer", cond, tr)
+	res.HOLErr = run(func(g *rig) error { return hol(g, plan, &res) })
+	if g != nil {
+		g.close()
+		g = nil
+	}
+	step("network %s: %s silent host to removal", cond, tr)
+	res.Removal, res.Silence, res.RemovalErr = removal(ctx, cl, tr)
+	return res
+}
+
+// sized runs a short throughput run to learn the rate, then one of about d.
+func sized(p *bench.Pair, size int, d time.Duration) (bench.Rate, error) {
+	n0 := max(8, (256<<10)/size)
+	r, err := bench.Throughput(p, size, n0)
+	if err != nil {
+		return r, err
+	}
+	n := min(max(int(r.MsgsPerSec()*d.Seconds()), n0), 100_000_000)
+	return bench.Throughput(p, size, n)
+}
+
+// hol times small round trips while a bulk transfer runs from the same
+// node: first to another remote (on the same host as the bulk's), then to
+// the bulk's own remote.
+func hol(g *rig, plan Plan, res *Result) error {
+	if err := g.cl.mode(0, plan.Small); err != nil {
+		return err
+	}
+	if err := g.cl.mode(1, plan.Small); err != nil {
+		return err
+	}
+	stop := make(chan struct{})
+	bulkErr := make(chan error, 1)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	wg.Go(func() { // owned by hol: it stops at stop, or on the rig's close
+		bulk := bench.NewPair(g.end(0), g.sink(0, 10*plan.Duration+30*time.Second))
+		n := 16
+		for {
+			r, err := bench.Throughput(bulk, plan.Bulk, n)
+			if err != nil {
+				bulkErr <- err
+				return
+			}
+			res.HOLBulk.Msgs += r.Msgs
+			res.HOLBulk.Elapsed += r.Elapsed
+			res.HOLBulk.Size = r.Size
+			select {
+			case <-stop:
+				bulkErr <- nil
+				return
+			default:
+			}
+			n = max(4, int(r.MsgsPerSec()/4)) // about 250 ms a chunk
+		}
+	})
+	// First to b[1] (another remote), then to b[0] (the bulk's own).
+	dsts := [2][2]*time.Duration{{&res.HOLOther50, &res.HOLOther99}, {&res.HOLSame50, &res.HOLSame99}}
+	var err error
+	for i, dst := range dsts {
+		var ds []time.Duration
+		ds, err = bench.RoundTripsFor(bench.NewPair(g.end(1-i), g.sink(1-i, time.Minute)), plan.Small, plan.Duration)
+		if err != nil {
+			break
+		}
+		*dst[0], *dst[1] = bench.Percentile(ds, 0.5), bench.Percentile(ds, 0.99)
+	}
+	close(stop)
+	if berr := <-bulkErr; err == nil && berr != nil {
+		err = fmt.Errorf("bulk: %w", berr)
+	}
+	return err
+}
+
+// removal starts a fast-profile server node and a client node linked to
+// it, silences the server's, and times until the client removes it.
+func removal(ctx context.Context, cl *client, tr string) (time.Duration, string, string) {
+	addrs, err := cl.nodes(tr, 1, "fast")
+	if err != nil {
+		return 0, "", "setup: " + err.Error()
+	}
+	defer cl.do(time.Minute, "CLOSE")
+	nt, err := bench.NewNet(tr)
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	defer nt.Close()
+	t, err := nt.Transport()
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	opts := append([]cluster.Option{cluster.WithTransport(t)}, profiles["fast"]...)
+	a, err := cluster.New(net.JoinHostPort(cl.localHost(), "0"), opts...)
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	defer a.Close()
+	gone := make(chan struct{})
+	var once sync.Once
+	a.RemoteRemoved(func(r cluster.Remote) {
+		if r.Addr() == addrs[0] {
+			once.Do(func() { close(gone) })
+		}
+	})
+	if err := a.Add(addrs[0]); err != nil {
+		return 0, "", "setup: " + err.Error()
+	}
+	v, err := cl.do(time.Minute, "SILENCE")
+	if err != nil {
+		return 0, "", err.Error()
+	}
+	start := time.Now()
+	how := ""
+	if len(v) > 0 {
+		how = v[0]
+	}
+	defer cl.do(time.Minute, "UNSILENCE")
+	select {
+	case <-gone:
+		return time.Since(start), how, ""
+	case <-time.After(30 * time.Second):
+		return 0, how, "not removed after 30s"
+	case <-ctx.Done():
+		return 0, how, ctx.Err().Error()
+	}
+}
+
+func isTransport(t string) bool {
+	for _, x := range Transports() {
+		if x == t {
+			return true
+		}
+	}
+	return false
+}
