@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/peerkit/peerkit/bench"
 )
 
 // client is the measuring side of a control connection. Its methods may be
@@ -99,18 +101,45 @@ func (cl *client) wait(i int, d time.Duration) (msgs, bytes int, err error) {
 }
 
 // remoteSink is the receiving end of a run whose receiver is a server
-// node: Recv waits for the node's end of run and returns 0.
+// node: Recv waits for the node's end of run and returns 0; msgs is what
+// the node counted.
 type remoteSink struct {
 	cl      *client
 	i       int
 	timeout time.Duration
+	msgs    int
 }
 
 func (r *remoteSink) Send([]byte) error { return errors.New("netcond: remoteSink does not send") }
 func (r *remoteSink) Flush() error      { return nil }
 func (r *remoteSink) Recv() (int, error) {
-	_, _, err := r.cl.wait(r.i, r.timeout)
+	var err error
+	r.msgs, _, err = r.cl.wait(r.i, r.timeout)
 	return 0, err
+}
+
+// echoSink is the far end of round trips to a server node in echo mode:
+// Recv returns at once (the node echoes by itself), and the run's end is
+// collected afterwards with the client's wait, so that the control
+// connection stays free meanwhile.
+type echoSink struct{}
+
+func (echoSink) Send([]byte) error  { return errors.New("netcond: echoSink does not send") }
+func (echoSink) Flush() error       { return nil }
+func (echoSink) Recv() (int, error) { return 0, nil }
+
+// counting counts the payloads an endpoint receives.
+type counting struct {
+	bench.Endpoint
+	msgs int
+}
+
+func (c *counting) Recv() (int, error) {
+	k, err := c.Endpoint.Recv()
+	if err == nil && k > 0 {
+		c.msgs++
+	}
+	return k, err
 }
 
 // remoteSender is the sending end of a run whose sender is a server node:

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -54,11 +55,12 @@ func (p Plan) Check() error {
 // Steps is the number of progress steps of one transport.
 func (p Plan) Steps() int { return 2*len(p.Sizes) + 3 }
 
-// Estimate is how long one condition takes, roughly: each run lasts
-// Duration plus a sizing run, and a silent host takes a second (the
-// network timeout) and a little to be removed.
+// Estimate is how long one condition takes on a clean network, roughly:
+// each run lasts Duration plus a sizing run and setting up, a silent host
+// takes a second (the network timeout) and a little to be removed, and the
+// head-of-line runs wait for the bulk's queue. Loss makes them longer.
 func (p Plan) Estimate() time.Duration {
-	per := time.Duration(2*len(p.Sizes))*(p.Duration*5/4) + 3*p.Duration + 2*time.Second
+	per := time.Duration(2*len(p.Sizes))*(p.Duration*5/4+300*time.Millisecond) + 3*p.Duration + 4*time.Second
 	return time.Duration(len(p.Transports)) * per
 }
 
@@ -85,6 +87,12 @@ type Result struct {
 	Silence                string        // how the host went silent: nft or app
 	RemovalErr             string
 }
+
+// HOLQueue is the measuring node's send queue per remote in the
+// head-of-line runs (cluster.WithSendQueueSize; the default is 1024): a
+// small message to the bulk's own remote waits behind at most this many
+// bulk ones.
+const HOLQueue = 16
 
 // Progress is told of each step (as the report's status line is).
 type Progress func(format string, args ...any)
@@ -120,6 +128,18 @@ type rig struct {
 	a      *cluster.Node
 	b      [2]cluster.Remote
 	closed atomic.Bool
+	mu     sync.Mutex
+	lost   []string // remotes the client node removed, and why
+}
+
+// why adds to a step's error what the client node removed meanwhile.
+func (g *rig) why(err error) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if len(g.lost) == 0 {
+		return err
+	}
+	return fmt.Errorf("%w; meanwhile %s", err, strings.Join(g.lost, ", "))
 }
 
 func newRig(cl *client, tr string, opts ...cluster.Option) (*rig, error) {
@@ -141,6 +161,13 @@ func newRig(cl *client, tr string, opts ...cluster.Option) (*rig, error) {
 		g.close()
 		return nil, err
 	}
+	g.a.OnEvent(func(ev cluster.Event) {
+		if ev.Kind == cluster.EventRemoved {
+			g.mu.Lock()
+			g.lost = append(g.lost, fmt.Sprintf("%s removed (%v: %v)", ev.Remote.Addr(), ev.Reason, ev.Err))
+			g.mu.Unlock()
+		}
+	})
 	for i, addr := range addrs {
 		if err := g.a.Add(addr); err != nil {
 			g.close()
@@ -178,15 +205,23 @@ func (g *rig) guard(limit time.Duration, f func() error) error {
 	err := f()
 	if !t.Stop() {
 		<-fired
-		return fmt.Errorf("no result after %v: %w", limit, errors.Join(err, errors.New("abandoned")))
+		if err == nil {
+			err = errors.New("abandoned")
+		}
+		return fmt.Errorf("no result after %v: %w", limit, err)
 	}
 	return err
 }
 
 func (g *rig) end(i int) bench.Endpoint { return bench.NodeEndpoint(g.a, g.b[i]) }
 
-func (g *rig) sink(i int, limit time.Duration) bench.Endpoint {
-	return &remoteSink{cl: g.cl, i: i, timeout: limit}
+// roundTrips times small round trips to server node i (in echo mode).
+func (g *rig) roundTrips(i int, plan Plan) ([]time.Duration, error) {
+	ds, err := bench.RoundTripsFor(bench.NewPair(g.end(i), echoSink{}), plan.Small, plan.Duration)
+	if err == nil {
+		_, _, err = g.cl.wait(i, time.Minute) // the run's end: every ping arrived
+	}
+	return ds, err
 }
 
 // measure runs one transport's steps; a step that fails spends the rig,
@@ -195,6 +230,7 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 	res := Result{Transport: tr}
 	limit := 10*plan.Duration + 30*time.Second
 	var g *rig
+	var rigOpts []cluster.Option
 	defer func() {
 		if g != nil {
 			g.close()
@@ -207,12 +243,13 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 		}
 		if g == nil {
 			var err error
-			if g, err = newRig(cl, tr); err != nil {
+			if g, err = newRig(cl, tr, rigOpts...); err != nil {
 				g = nil
 				return "setup: " + err.Error()
 			}
 		}
 		if err := g.guard(limit, func() error { return f(g) }); err != nil {
+			err = g.why(err)
 			g.close()
 			return err.Error()
 		}
@@ -222,13 +259,15 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 		t := Throughput{Size: size}
 		step("network %s: %s throughput %s, out", cond, tr, bench.SizeName(size))
 		t.OutErr = run(func(g *rig) (err error) {
-			t.Out, err = sized(bench.NewPair(g.end(0), g.sink(0, limit)), size, plan.Duration)
+			sink := &remoteSink{cl: cl, i: 0, timeout: limit}
+			t.Out, err = sized(bench.NewPair(g.end(0), sink), size, plan.Duration, func() int { return sink.msgs })
 			return err
 		})
 		step("network %s: %s throughput %s, in", cond, tr, bench.SizeName(size))
 		t.InErr = run(func(g *rig) (err error) {
 			snd := &remoteSender{cl: cl, i: 0, to: g.a.AdvertiseAddr(), timeout: limit}
-			t.In, err = sized(bench.NewPair(snd, g.end(0)), size, plan.Duration)
+			rcv := &counting{Endpoint: g.end(0)}
+			t.In, err = sized(bench.NewPair(snd, rcv), size, plan.Duration, func() int { m := rcv.msgs; rcv.msgs = 0; return m })
 			return err
 		})
 		res.Tput = append(res.Tput, t)
@@ -238,11 +277,16 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 		if err := cl.mode(1, plan.Small); err != nil {
 			return err
 		}
-		ds, err := bench.RoundTripsFor(bench.NewPair(g.end(1), g.sink(1, limit)), plan.Small, plan.Duration)
+		ds, err := g.roundTrips(1, plan)
 		res.RTT50, res.RTT99 = bench.Percentile(ds, 0.5), bench.Percentile(ds, 0.99)
 		return err
 	})
 	step("network %s: %s round trip beside a bulk transfer", cond, tr)
+	if g != nil { // a rig whose node queues at most HOLQueue messages per remote
+		g.close()
+		g = nil
+	}
+	rigOpts = []cluster.Option{cluster.WithSendQueueSize(HOLQueue)}
 	res.HOLErr = run(func(g *rig) error { return hol(g, plan, &res) })
 	if g != nil {
 		g.close()
@@ -253,15 +297,26 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 	return res
 }
 
-// sized runs a short throughput run to learn the rate, then one of about d.
-func sized(p *bench.Pair, size int, d time.Duration) (bench.Rate, error) {
-	n0 := max(8, (256<<10)/size)
-	r, err := bench.Throughput(p, size, n0)
-	if err != nil {
-		return r, err
+// sized runs a short throughput run to learn the rate, then one of about
+// d; received says how many payloads arrived in the last run, which must
+// be all (a link that drops its queue would look fast).
+func sized(p *bench.Pair, size int, d time.Duration, received func() int) (bench.Rate, error) {
+	n := max(8, (256<<10)/size)
+	r, err := bench.Throughput(p, size, n)
+	if err == nil {
+		if got := received(); got != n {
+			return bench.Rate{}, fmt.Errorf("%d of %d payloads arrived", got, n)
+		}
+		n = min(max(int(r.MsgsPerSec()*d.Seconds()), n), 100_000_000)
+		r, err = bench.Throughput(p, size, n)
 	}
-	n := min(max(int(r.MsgsPerSec()*d.Seconds()), n0), 100_000_000)
-	return bench.Throughput(p, size, n)
+	if err != nil {
+		return bench.Rate{}, err
+	}
+	if got := received(); got != n {
+		return bench.Rate{}, fmt.Errorf("%d of %d payloads arrived", got, n)
+	}
+	return r, nil
 }
 
 // hol times small round trips while a bulk transfer runs from the same
@@ -275,44 +330,53 @@ func hol(g *rig, plan Plan, res *Result) error {
 		return err
 	}
 	stop := make(chan struct{})
-	bulkErr := make(chan error, 1)
+	sent := make(chan error, 1)
+	start := time.Now()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	wg.Go(func() { // owned by hol: it stops at stop, or on the rig's close
-		bulk := bench.NewPair(g.end(0), g.sink(0, 10*plan.Duration+30*time.Second))
-		n := 16
+	wg.Go(func() { // owned by hol: it ends at stop, or on an error when the rig closes
+		payload := make([]byte, plan.Bulk)
 		for {
-			r, err := bench.Throughput(bulk, plan.Bulk, n)
-			if err != nil {
-				bulkErr <- err
-				return
-			}
-			res.HOLBulk.Msgs += r.Msgs
-			res.HOLBulk.Elapsed += r.Elapsed
-			res.HOLBulk.Size = r.Size
 			select {
 			case <-stop:
-				bulkErr <- nil
+				sent <- g.a.Send(g.b[0], nil) // the end of the bulk run
 				return
 			default:
 			}
-			n = max(4, int(r.MsgsPerSec()/4)) // about 250 ms a chunk
+			if err := g.a.Send(g.b[0], payload); err != nil {
+				sent <- err
+				return
+			}
 		}
 	})
 	// First to b[1] (another remote), then to b[0] (the bulk's own).
 	dsts := [2][2]*time.Duration{{&res.HOLOther50, &res.HOLOther99}, {&res.HOLSame50, &res.HOLSame99}}
 	var err error
+	bulkBytes := 0
 	for i, dst := range dsts {
 		var ds []time.Duration
-		ds, err = bench.RoundTripsFor(bench.NewPair(g.end(1-i), g.sink(1-i, time.Minute)), plan.Small, plan.Duration)
+		ds, err = bench.RoundTripsFor(bench.NewPair(g.end(1-i), echoSink{}), plan.Small, plan.Duration)
+		if err == nil {
+			var b int
+			_, b, err = g.cl.wait(1-i, time.Minute)
+			if i == 1 {
+				bulkBytes += b // the bulk so far arrived before this run's end
+			}
+		}
 		if err != nil {
 			break
 		}
 		*dst[0], *dst[1] = bench.Percentile(ds, 0.5), bench.Percentile(ds, 0.99)
 	}
 	close(stop)
-	if berr := <-bulkErr; err == nil && berr != nil {
-		err = fmt.Errorf("bulk: %w", berr)
+	if serr := <-sent; err == nil && serr != nil {
+		err = fmt.Errorf("bulk: %w", serr)
+	}
+	if err == nil {
+		var b int
+		_, b, err = g.cl.wait(0, time.Minute)
+		bulkBytes += b
+		res.HOLBulk = bench.Rate{Msgs: bulkBytes / plan.Bulk, Size: plan.Bulk, Elapsed: time.Since(start)}
 	}
 	return err
 }
@@ -347,8 +411,16 @@ func removal(ctx context.Context, cl *client, tr string) (time.Duration, string,
 			once.Do(func() { close(gone) })
 		}
 	})
-	if err := a.Add(addrs[0]); err != nil {
-		return 0, "", "setup: " + err.Error()
+	// A lost SYN costs a second, which is this profile's dial timeout:
+	// under loss, a dial may need another try.
+	for try := 1; ; try++ {
+		err := a.Add(addrs[0])
+		if err == nil {
+			break
+		}
+		if try == 5 || ctx.Err() != nil {
+			return 0, "", "setup: " + err.Error()
+		}
 	}
 	v, err := cl.do(time.Minute, "SILENCE")
 	if err != nil {

@@ -128,6 +128,21 @@ func (e *Env) tc(i int, args ...string) error {
 	return nil
 }
 
+// SetSegments makes host i's TCP and UDP stacks send wire-sized packets
+// (perPacket, New's setting: a loss rule then drops one packet, as on a real
+// link, not a 64 KiB super-packet) or let them pass 64 KiB segmentation-
+// offload packets through the veth pair, as a NIC with TSO/GSO would.
+func (e *Env) SetSegments(i int, perPacket bool) error {
+	segs := "65535"
+	if perPacket {
+		segs = "1"
+	}
+	if out, err := Sh(nil, "ip", "-n", e.Hosts[i], "link", "set", "dev", Dev, "gso_max_segs", segs); err != nil {
+		return fmt.Errorf("h%d: gso_max_segs %s: %v: %s", i+1, segs, err, out)
+	}
+	return nil
+}
+
 // ClearFaults removes every rule and qdisc from every host.
 func (e *Env) ClearFaults() {
 	for _, h := range e.Hosts {
