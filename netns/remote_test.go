@@ -38,7 +38,7 @@ func TestReportServeConnect(t *testing.T) {
 	transports := []string{"tcp", "tcp+tls", "quic", "mux", "mux+tls"}
 	start := time.Now()
 	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", e.hosts[0], bin, "-connect", addr,
-		"-net-transports", strings.Join(transports, ","), "-net-sizes", "1024,65536", "-net-duration", "100ms")
+		"-net-transports", strings.Join(transports, ","), "-net-sizes", "1024,65536", "-net-duration", "100ms", "-net-rounds", "1")
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	tables, err := cmd.Output()

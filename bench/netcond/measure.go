@@ -297,26 +297,32 @@ func measure(ctx context.Context, cl *client, tr string, plan Plan, step Progres
 	return res
 }
 
-// sized runs a short throughput run to learn the rate, then one of about
-// d; received says how many payloads arrived in the last run, which must
-// be all (a link that drops its queue would look fast).
+// sized runs throughput runs of doubling length until one lasts d/4
+// (beyond what the socket buffers hide), then one of about d at its rate;
+// received says how many payloads arrived in the last run, which must be
+// all (a link that dropped its queue would look fast).
 func sized(p *bench.Pair, size int, d time.Duration, received func() int) (bench.Rate, error) {
-	n := max(8, (256<<10)/size)
-	r, err := bench.Throughput(p, size, n)
-	if err == nil {
+	run := func(n int) (bench.Rate, error) {
+		r, err := bench.Throughput(p, size, n)
+		if err != nil {
+			return bench.Rate{}, err
+		}
 		if got := received(); got != n {
 			return bench.Rate{}, fmt.Errorf("%d of %d payloads arrived", got, n)
 		}
-		n = min(max(int(r.MsgsPerSec()*d.Seconds()), n), 100_000_000)
-		r, err = bench.Throughput(p, size, n)
+		return r, nil
 	}
-	if err != nil {
-		return bench.Rate{}, err
+	n := max(8, (64<<10)/size)
+	for {
+		r, err := run(n)
+		if err != nil || r.Elapsed >= d {
+			return r, err
+		}
+		if r.Elapsed >= d/4 || n >= 100_000_000 {
+			return run(min(max(int(r.MsgsPerSec()*d.Seconds()), n), 100_000_000))
+		}
+		n *= 2
 	}
-	if got := received(); got != n {
-		return bench.Rate{}, fmt.Errorf("%d of %d payloads arrived", got, n)
-	}
-	return r, nil
 }
 
 // hol times small round trips while a bulk transfer runs from the same

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/peerkit/peerkit/bench"
 )
 
 func serve(t *testing.T) *Server {
@@ -79,4 +81,19 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("after bad input: %v", err)
 	}
 	cl.close()
+}
+
+func TestMedian(t *testing.T) {
+	r := func(rtt time.Duration, msgs int, rttErr string) Result {
+		return Result{Condition: "c", Transport: "tcp", RTT50: rtt, RTT99: 2 * rtt, RTTErr: rttErr,
+			Tput: []Throughput{{Size: 1, Out: bench.Rate{Msgs: msgs, Size: 1, Elapsed: time.Second}}}}
+	}
+	m := Median([][]Result{{r(3, 30, "")}, {r(1, 10, "")}, {r(100, 0, "boom")}, {r(2, 20, "")}})
+	if len(m) != 1 || m[0].RTT50 != 2 || m[0].RTT99 != 4 || m[0].RTTErr != "" || m[0].Tput[0].Out.Msgs != 20 {
+		t.Errorf("median: %+v", m)
+	}
+	m = Median([][]Result{{r(0, 0, "boom")}, {r(0, 0, "bang")}})
+	if m[0].RTTErr != "boom" {
+		t.Errorf("all rounds failed: error %q, want the first", m[0].RTTErr)
+	}
 }

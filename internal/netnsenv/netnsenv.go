@@ -220,7 +220,14 @@ func RemoveStale(prefix string, logf func(format string, args ...any)) {
 	}
 }
 
+// processAlive reports whether pid runs; a zombie (exited, not yet
+// reaped, as under an init that does not reap) does not.
 func processAlive(pid int) bool {
+	if b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); err == nil {
+		if i := strings.LastIndexByte(string(b), ')'); i >= 0 && i+2 < len(b) && b[i+2] == 'Z' {
+			return false
+		}
+	}
 	err := syscall.Kill(pid, 0)
 	return err == nil || err == syscall.EPERM
 }

@@ -28,7 +28,8 @@ var (
 	netSizes      = flag.String("net-sizes", "1024,65536", "network comparison: comma-separated throughput payload sizes in bytes")
 	netSmall      = flag.Int("net-small", 64, "network comparison: payload of the round trips, alone and beside the bulk transfer, in bytes")
 	netBulk       = flag.Int("net-bulk", 65536, "network comparison: payload of the bulk transfer beside the round trips, in bytes")
-	netDuration   = flag.Duration("net-duration", time.Second, "network comparison: length of each throughput and round-trip run")
+	netDuration   = flag.Duration("net-duration", 500*time.Millisecond, "network comparison: length of each throughput and round-trip run")
+	netRounds     = flag.Int("net-rounds", 3, "network comparison: rounds (all conditions, then again); the median of each number is kept")
 	netConditions = flag.String("net-conditions", "", "network conditions section: comma-separated clean, lossN, rateNmbit, delayNms (default clean,loss1,loss5,rate100mbit, and delay50ms where the kernel has netem)")
 )
 
@@ -42,6 +43,9 @@ func netPlan() (netcond.Plan, error) {
 		}
 		p.Sizes = append(p.Sizes, n)
 	}
+	if *netRounds < 1 {
+		return p, fmt.Errorf("-net-rounds must be at least 1")
+	}
 	return p, p.Check()
 }
 
@@ -52,6 +56,7 @@ type netResults struct {
 	took    time.Duration
 	where   string
 	notes   []string
+	rounds  int
 }
 
 // runNetcond runs the network-conditions section if it was asked for, and
@@ -99,24 +104,31 @@ func runNetcond(c *config) {
 		}
 		nr.conds = append(nr.conds, cd)
 	}
-	fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: %d conditions × %d transports, %v runs: about %v\n",
-		len(nr.conds), len(plan.Transports), plan.Duration, (time.Duration(len(nr.conds)) * plan.Estimate()).Round(time.Second))
-	p := &progress{start: time.Now(), total: len(nr.conds) * len(plan.Transports) * plan.Steps()}
-	for _, cd := range nr.conds {
-		rs, err := ns.Run(ctx, cd, plan, p.step)
-		if ctx.Err() != nil {
-			fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: interrupted; namespaces removed\n")
-			ns.Close()
-			os.Exit(130)
-		}
-		if err != nil {
-			p.warn("network conditions %s: %v", cd.Name, err)
-			for _, t := range plan.Transports {
-				rs = append(rs, netcond.Result{Condition: cd.Name, Transport: t, RTTErr: err.Error()})
+	rounds := *netRounds
+	fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: %d rounds × %d conditions × %d transports, %v runs: about %v\n",
+		rounds, len(nr.conds), len(plan.Transports), plan.Duration, (time.Duration(rounds*len(nr.conds)) * plan.Estimate()).Round(time.Second))
+	p := &progress{start: time.Now(), total: rounds * len(nr.conds) * len(plan.Transports) * plan.Steps()}
+	all := make([][]netcond.Result, rounds)
+	for i := range rounds {
+		for _, cd := range nr.conds {
+			rs, err := ns.Run(ctx, cd, plan, p.step)
+			if ctx.Err() != nil {
+				fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: interrupted; namespaces removed\n")
+				ns.Close()
+				os.Exit(130)
 			}
+			if err != nil {
+				p.warn("network conditions %s: %v", cd.Name, err)
+				rs = nil
+				for _, t := range plan.Transports {
+					rs = append(rs, netcond.Result{Condition: cd.Name, Transport: t, RTTErr: err.Error(), HOLErr: err.Error(), RemovalErr: err.Error()})
+				}
+			}
+			all[i] = append(all[i], rs...)
 		}
-		nr.results = append(nr.results, rs...)
 	}
+	nr.results = netcond.Median(all)
+	nr.rounds = rounds
 	nr.took = time.Since(start)
 	md, svg := filepath.Join(c.out, "netcond.md"), filepath.Join(c.out, "netcond.svg")
 	if err := errors.Join(os.WriteFile(svg, []byte(netChart(nr)), 0o644),
@@ -163,7 +175,7 @@ func netMarkdown(nr *netResults, svg string) string {
 	} else {
 		w("## peerkit across a network\n\nMeasured %s, in %v. ", nr.where, nr.took.Round(time.Second))
 	}
-	w("Every run is `Node.Send` → `Inbox` between nodes on the two hosts, each run about %v, one round. ", p.Duration)
+	w("Every run is `Node.Send` → `Inbox` between nodes on the two hosts, each run about %v; %d rounds (every condition, then again), and each number is the median of the rounds (under loss, single runs vary by a factor of several). ", p.Duration, nr.rounds)
 	w("Throughput is payload MB/s (10⁶ B). Round trips are %s ping-pongs. *beside bulk*: the same round trips while the measuring node sends %s messages without pause to a remote on the same host, first to **another remote** (its own link: each transport dials one connection, or one yamux session or QUIC connection, per remote address, so the two links share only the hosts, their queues and the bottleneck), then to **the bulk's own remote** (one ordered stream per link in every transport: each small one waits behind the bulk messages already queued for that remote, here at most %d: the measuring node runs with `WithSendQueueSize(%d)`, the default is 1024). ", bench.SizeName(p.Small), bench.SizeName(p.Bulk), netcond.HOLQueue, netcond.HOLQueue)
 	w("*silent host removed*: a node on the serving host goes silent (nftables drops every packet of its ports, no RST, no ICMP) and the time runs until the measuring node's `RemoteRemoved`; both nodes use a heartbeat of 100 ms and a network timeout of 1 s (peerkit's defaults are 1 s and 5 s).\n\n")
 	for _, n := range nr.notes {

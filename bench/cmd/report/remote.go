@@ -82,21 +82,33 @@ func connect(addr string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(os.Stderr, "network comparison against %s: %d transports, %s runs; about %v\n",
-		addr, len(plan.Transports), plan.Duration, plan.Estimate().Round(time.Second))
+	rounds := *netRounds
+	fmt.Fprintf(os.Stderr, "network comparison against %s: %d rounds × %d transports, %v runs: about %v\n",
+		addr, rounds, len(plan.Transports), plan.Duration, (time.Duration(rounds) * plan.Estimate()).Round(time.Second))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	p := &progress{start: time.Now(), total: len(plan.Transports) * plan.Steps()}
+	p := &progress{start: time.Now(), total: rounds * len(plan.Transports) * plan.Steps()}
 	start := time.Now()
-	rs, err := netcond.Connect(ctx, addr, plan, "network", p.step)
-	if err != nil && len(rs) == 0 {
+	var all [][]netcond.Result
+	for range rounds {
+		var rs []netcond.Result
+		rs, err = netcond.Connect(ctx, addr, plan, "network", p.step)
+		if len(rs) > 0 {
+			all = append(all, rs)
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err != nil && len(all) == 0 {
 		return err
 	}
 	if err != nil {
 		p.warn("stopped early: %v", err)
 	}
 	fmt.Fprintf(os.Stderr, "\r\033[Kdone in %v\n", time.Since(start).Round(time.Second))
-	nr := &netResults{plan: plan, results: rs, took: time.Since(start), where: "between this host (the connecting side, *out*: from it) and " + addr + " (the serving side, *in*: towards this host)"}
+	nr := &netResults{plan: plan, results: netcond.Median(all), took: time.Since(start), rounds: len(all),
+		where: "between this host (the connecting side, *out*: from it) and " + addr + " (the serving side, *in*: towards this host)"}
 	nr.conds = []netcond.Condition{{Name: "network"}}
 	fmt.Print(netMarkdown(nr, ""))
 	if errors.Is(err, context.Canceled) {
