@@ -1,7 +1,7 @@
 // Command report runs peerkit's benchmark comparison and writes a Markdown
 // table and an SVG chart of the results.
 //
-//	go run ./bench/cmd/report                       # everything, about 2 minutes on 2 cores
+//	go run ./bench/cmd/report                       # everything, about 2 minutes on 2 cores (as root, 12 more for netcond)
 //	go run ./bench/cmd/report -transports tcp,memory -sizes 64,1024 -duration 200ms
 //	go run ./bench/cmd/report -sections throughput,latency -out /tmp/bench
 //	go run ./bench/cmd/report -sections netcond -net-duration 300ms  # network conditions only (root)

@@ -14,7 +14,7 @@ import (
 
 // netChart draws two panels of grouped bars, one group per condition and
 // one bar per transport: the largest payload's throughput out, and the
-// round-trip p99 beside the bulk transfer (another remote), on a log scale.
+// round-trip p99 beside the bulk transfer (another remote), on log scales.
 func netChart(nr *netResults) string {
 	var conds, transports []string
 	for _, r := range nr.results {
@@ -56,7 +56,7 @@ func netChart(nr *netResults) string {
 	w := func(format string, args ...any) { fmt.Fprintf(&b, format, args...) }
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
-	panel := func(y0 float64, title string, val func(c, t string) float64, logScale bool, unit string) {
+	panel := func(y0 float64, title string, val func(c, t string) float64, lo float64, unit string) {
 		w(`<text x="%.0f" y="%.0f" font-size="14" font-weight="bold">%s</text>`+"\n", left, y0-16, html.EscapeString(title))
 		vmax := 0.0
 		for _, c := range conds {
@@ -68,8 +68,8 @@ func netChart(nr *netResults) string {
 		}
 		var y func(v float64) float64
 		var ticks []float64
-		if logScale {
-			lo, hi := 0.01, math.Pow(10, math.Ceil(math.Log10(math.Max(vmax, 0.1))))
+		if lo > 0 { // a log scale from lo
+			hi := math.Pow(10, math.Ceil(math.Log10(math.Max(vmax, 10*lo))))
 			y = func(v float64) float64 {
 				v = math.Max(v, lo)
 				return y0 + panelH - math.Log10(v/lo)/math.Log10(hi/lo)*panelH
@@ -107,8 +107,8 @@ func netChart(nr *netResults) string {
 		}
 		w(`<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#333"/>`+"\n", left, width-right, y0+panelH, y0+panelH)
 	}
-	panel(top, fmt.Sprintf("%s throughput, out (higher is better)", bench.SizeName(size)), tput, false, "MB/s")
-	panel(top+panelH+gapH, fmt.Sprintf("%s round trip p99 beside a %s bulk transfer to another remote (lower is better)", bench.SizeName(nr.plan.Small), bench.SizeName(nr.plan.Bulk)), p99, true, "ms")
+	panel(top, fmt.Sprintf("%s throughput out, MB/s (log; higher is better)", bench.SizeName(size)), tput, 0.1, "MB/s")
+	panel(top+panelH+gapH, fmt.Sprintf("p99 of %s round trips beside a %s bulk (log; lower is better)", bench.SizeName(nr.plan.Small), bench.SizeName(nr.plan.Bulk)), p99, 0.01, "ms")
 	lx := left
 	for j, t := range transports {
 		w(`<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/>`+"\n", lx, height-24, barColors[j%len(barColors)])
