@@ -57,7 +57,7 @@ func netChart(nr *netResults) string {
 	w(`<svg xmlns="http://www.w3.org/2000/svg" width="%.0f" height="%.0f" viewBox="0 0 %.0f %.0f" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	w(`<rect width="100%%" height="100%%" fill="white"/>` + "\n")
 	panel := func(y0 float64, title string, val func(c, t string) float64, lo float64, unit string) {
-		w(`<text x="%.0f" y="%.0f" font-size="14" font-weight="bold">%s</text>`+"\n", left, y0-16, html.EscapeString(title))
+		w(`<text x="%.0f" y="%.0f" font-size="13" font-weight="bold">%s</text>`+"\n", left, y0-16, html.EscapeString(title))
 		vmax := 0.0
 		for _, c := range conds {
 			for _, t := range transports {
@@ -108,7 +108,7 @@ func netChart(nr *netResults) string {
 		w(`<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#333"/>`+"\n", left, width-right, y0+panelH, y0+panelH)
 	}
 	panel(top, fmt.Sprintf("%s throughput out, MB/s (log; higher is better)", bench.SizeName(size)), tput, 0.1, "MB/s")
-	panel(top+panelH+gapH, fmt.Sprintf("p99 of %s round trips beside a %s bulk (log; lower is better)", bench.SizeName(nr.plan.Small), bench.SizeName(nr.plan.Bulk)), p99, 0.01, "ms")
+	panel(top+panelH+gapH, fmt.Sprintf("%s round-trip p99 beside a %s bulk (log; lower is better)", bench.SizeName(nr.plan.Small), bench.SizeName(nr.plan.Bulk)), p99, 0.01, "ms")
 	lx := left
 	for j, t := range transports {
 		w(`<rect x="%.0f" y="%.0f" width="12" height="12" fill="%s"/>`+"\n", lx, height-24, barColors[j%len(barColors)])
