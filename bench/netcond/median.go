@@ -48,10 +48,10 @@ func median(rs []Result) Result {
 			}
 		}
 		if len(outs) > 0 {
-			mt.Out, mt.OutErr = medianRate(outs), ""
+			mt.Out, mt.OutErr = bench.MedianRate(outs), ""
 		}
 		if len(ins) > 0 {
-			mt.In, mt.InErr = medianRate(ins), ""
+			mt.In, mt.InErr = bench.MedianRate(ins), ""
 		}
 		m.Tput = append(m.Tput, mt)
 	}
@@ -87,7 +87,7 @@ func median(rs []Result) Result {
 		}
 	}
 	if len(bulks) > 0 {
-		m.HOLBulk = medianRate(bulks)
+		m.HOLBulk = bench.MedianRate(bulks)
 	}
 	m.RemovalErr = pick(func(r Result) string { return r.RemovalErr }, func(r *Result) *time.Duration { return &r.Removal })
 	for _, r := range rs {
@@ -97,19 +97,4 @@ func median(rs []Result) Result {
 		}
 	}
 	return m
-}
-
-func medianRate(rs []bench.Rate) bench.Rate {
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b bench.Rate) int {
-		x, y := a.MsgsPerSec(), b.MsgsPerSec()
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
-	return rs[len(rs)/2]
 }

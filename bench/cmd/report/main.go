@@ -418,23 +418,7 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-func medianRate(rs []bench.Rate) bench.Rate {
-	if len(rs) == 0 {
-		return bench.Rate{}
-	}
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b bench.Rate) int {
-		x, y := a.MsgsPerSec(), b.MsgsPerSec()
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
-	return rs[len(rs)/2]
-}
+func medianRate(rs []bench.Rate) bench.Rate { return bench.MedianRate(rs) }
 
 func ratio(t tput) float64 {
 	if t.raw.Msgs == 0 || t.cluster.Msgs == 0 {
