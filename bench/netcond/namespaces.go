@@ -84,7 +84,8 @@ type Namespaces struct {
 	env  *netnsenv.Env
 	exe  string
 	srv  *exec.Cmd
-	addr string // the server's control address
+	read chan struct{} // closed when the server's stdout has been read to its end
+	addr string        // the server's control address
 }
 
 const controlPort = 7700
@@ -105,6 +106,7 @@ func NewNamespaces(ctx context.Context, exe string) (*Namespaces, error) {
 	ns.srv = command(ctx, "ip", "netns", "exec", env.Hosts[1], exe, "-serve", ns.addr, "-silence", "nft:"+netnsenv.Dev)
 	out, err := ns.srv.StdoutPipe()
 	if err != nil {
+		ns.srv = nil
 		ns.Close()
 		return nil, err
 	}
@@ -115,7 +117,9 @@ func NewNamespaces(ctx context.Context, exe string) (*Namespaces, error) {
 		return nil, err
 	}
 	ready := make(chan error, 1)
-	go func() { // ends when the server's stdout does, at the latest on Close
+	ns.read = make(chan struct{})
+	go func() { // ends when the server's stdout does, at the latest on Close, which waits for it
+		defer close(ns.read)
 		sc := bufio.NewScanner(out)
 		if sc.Scan() && strings.HasPrefix(sc.Text(), "serving") {
 			ready <- nil
@@ -150,9 +154,11 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 // Close stops the server and deletes the namespaces, with every rule and
 // qdisc in them.
 func (ns *Namespaces) Close() {
-	if ns.srv != nil {
+	if ns.srv != nil { // started
 		ns.srv.Process.Kill()
+		<-ns.read // its stdout ends with it
 		ns.srv.Wait()
+		ns.srv = nil
 	}
 	ns.env.Close()
 }
@@ -202,6 +208,7 @@ func (ns *Namespaces) Run(ctx context.Context, c Condition, plan Plan, step Prog
 			tail = tail[1:]
 		}
 	}
+	io.Copy(io.Discard, errPipe) // past a line too long for the scanner
 	if err := cmd.Wait(); err != nil {
 		return nil, fmt.Errorf("netcond: measuring under %s: %v\n%s", c.Name, err, strings.Join(tail, "\n"))
 	}

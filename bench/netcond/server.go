@@ -1,6 +1,7 @@
 package netcond
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -21,7 +22,9 @@ type Server struct {
 	ln      net.Listener
 	silence string // "app", "nft" or "nft:DEV"
 	log     *slog.Logger
-	done    chan struct{}
+	done    chan struct{}   // closed by Close
+	ctx     context.Context // canceled by Close
+	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	slots   chan struct{}
 
@@ -44,6 +47,7 @@ func Serve(ln net.Listener, silence string, log *slog.Logger) (*Server, error) {
 	}
 	s := &Server{ln: ln, silence: silence, log: log, done: make(chan struct{}),
 		slots: make(chan struct{}, MaxSessions), conns: map[net.Conn]struct{}{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
 	s.wg.Go(s.acceptLoop)
 	return s, nil
 }
@@ -61,6 +65,7 @@ func (s *Server) Close() error {
 	}
 	s.closed = true
 	close(s.done)
+	s.cancel()
 	for c := range s.conns {
 		c.Close()
 	}
@@ -366,13 +371,17 @@ func (ss *session) send(i, n, size, to string) error {
 			time.Sleep(10 * time.Millisecond)
 		}
 	}
+	// Bounded like a WAIT, and by the server's Close: the session's one
+	// goroutine is busy here and would not see its conn end.
+	ctx, cancel := context.WithTimeout(ss.srv.ctx, MaxWait)
+	defer cancel()
 	payload := make([]byte, sz)
 	for range k {
-		if err := sn.n.Send(dst, payload); err != nil {
+		if err := sn.n.SendContext(ctx, dst, payload); err != nil {
 			return err
 		}
 	}
-	return sn.n.Send(dst, nil)
+	return sn.n.SendContext(ctx, dst, nil)
 }
 
 func (ss *session) closeNodes() {

@@ -66,24 +66,15 @@ func netChart(nr *netResults) string {
 				}
 			}
 		}
-		var y func(v float64) float64
+		// A log scale from lo up to the decade above the largest value.
+		hi := math.Pow(10, math.Ceil(math.Log10(math.Max(vmax, 10*lo))))
+		y := func(v float64) float64 {
+			v = math.Max(v, lo)
+			return y0 + panelH - math.Log10(v/lo)/math.Log10(hi/lo)*panelH
+		}
 		var ticks []float64
-		if lo > 0 { // a log scale from lo
-			hi := math.Pow(10, math.Ceil(math.Log10(math.Max(vmax, 10*lo))))
-			y = func(v float64) float64 {
-				v = math.Max(v, lo)
-				return y0 + panelH - math.Log10(v/lo)/math.Log10(hi/lo)*panelH
-			}
-			for t := lo; t <= hi*1.001; t *= 10 {
-				ticks = append(ticks, t)
-			}
-		} else {
-			step := math.Pow(10, math.Floor(math.Log10(math.Max(vmax, 1))))
-			hi := math.Ceil(math.Max(vmax, 1)/step) * step
-			y = func(v float64) float64 { return y0 + panelH - v/hi*panelH }
-			for t := 0.0; t <= hi*1.001; t += step {
-				ticks = append(ticks, t)
-			}
+		for t := lo; t <= hi*1.001; t *= 10 {
+			ticks = append(ticks, t)
 		}
 		for _, t := range ticks {
 			w(`<line x1="%.0f" x2="%.0f" y1="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", left, width-right, y(t), y(t))

@@ -7,7 +7,10 @@ package main
 //
 // -connect measures every transport both ways against the -serve host and
 // prints the network tables; -serve answers until interrupted. The control
-// protocol is described in package bench/netcond.
+// protocol is described in package bench/netcond. With -silence nft, the
+// serving host's nftables table pkbench_silence_PID_N lives only while a
+// silent-host run does; a -serve killed meanwhile leaves it behind
+// (nft delete table inet pkbench_silence_PID_N).
 
 import (
 	"context"
