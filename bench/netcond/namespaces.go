@@ -81,11 +81,12 @@ func (c Condition) Describe() string {
 
 // Namespaces is the report's network: two hosts, h1 measures, h2 serves.
 type Namespaces struct {
-	env  *netnsenv.Env
-	exe  string
-	srv  *exec.Cmd
-	read chan struct{} // closed when the server's stdout has been read to its end
-	addr string        // the server's control address
+	env    *netnsenv.Env
+	exe    string
+	srv    *exec.Cmd
+	read   chan struct{} // closed when the server's stdout has been read to its end
+	addr   string        // the server's control address
+	closed bool
 }
 
 const controlPort = 7700
@@ -152,8 +153,12 @@ func command(ctx context.Context, name string, args ...string) *exec.Cmd {
 }
 
 // Close stops the server and deletes the namespaces, with every rule and
-// qdisc in them.
+// qdisc in them. A second Close does nothing.
 func (ns *Namespaces) Close() {
+	if ns.closed {
+		return
+	}
+	ns.closed = true
 	if ns.srv != nil { // started
 		ns.srv.Process.Kill()
 		<-ns.read // its stdout ends with it

@@ -83,6 +83,10 @@ func runNetcond(c *config) {
 	defer stop()
 	start := time.Now()
 	ns, err := netcond.NewNamespaces(ctx, exe)
+	if ctx.Err() != nil {
+		fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: interrupted; namespaces removed\n")
+		os.Exit(130)
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "\r\033[Knetwork conditions: skipped: %v\n", err)
 		return
@@ -127,6 +131,7 @@ func runNetcond(c *config) {
 			all[i] = append(all[i], rs...)
 		}
 	}
+	ns.Close() // before anything can exit
 	nr.results = netcond.Median(all)
 	nr.rounds = rounds
 	nr.took = time.Since(start)
