@@ -3,7 +3,10 @@
 // in a sixth ("switch") namespace, so the root namespace is left untouched.
 // One testnode process (./testnode) runs in each host namespace, and the
 // faults come from the kernel: packet loss and cut links from nftables rules
-// in a host's namespace, bandwidth limits from a tbf qdisc.
+// in a host's namespace, bandwidth limits from a tbf qdisc. The network is
+// made by package internal/netnsenv, which the benchmark report's
+// network-conditions section uses too; TestReportServeConnect runs the
+// report's two-host form (-serve on h2, -connect on h1).
 //
 // The tests sit behind the build tag "netns" and need root, iproute2 and
 // nftables; elsewhere they skip with a message saying what is missing:

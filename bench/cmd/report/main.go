@@ -1,9 +1,12 @@
 // Command report runs peerkit's benchmark comparison and writes a Markdown
 // table and an SVG chart of the results.
 //
-//	go run ./bench/cmd/report                       # everything, about 2 minutes on 2 cores
+//	go run ./bench/cmd/report                       # everything, about 2 minutes on 2 cores (as root, 12 more for netcond)
 //	go run ./bench/cmd/report -transports tcp,memory -sizes 64,1024 -duration 200ms
 //	go run ./bench/cmd/report -sections throughput,latency -out /tmp/bench
+//	go run ./bench/cmd/report -sections netcond -net-duration 300ms  # network conditions only (root)
+//	go run ./bench/cmd/report -serve 10.0.0.2:7700                    # two hosts: on one...
+//	go run ./bench/cmd/report -connect 10.0.0.2:7700                  # ...and on the other
 //
 // Every transport is measured through the cluster layer (Send to Inbox)
 // and raw (the same transport's conns with a 4-byte length prefix and the
@@ -11,6 +14,12 @@
 // median of the rounds is kept: the ratio of the two is what the cluster
 // layer costs. The reference baselines (ref-*) use the underlying libraries
 // directly.
+//
+// The network-conditions section (netcond.go, package bench/netcond)
+// compares the transports between two network namespaces under packet
+// loss and a bandwidth cap, and writes netcond.md and netcond.svg; it needs
+// root and says so when it skips. -serve and -connect run the same
+// comparison between two machines (remote.go).
 package main
 
 import (
@@ -31,7 +40,7 @@ import (
 	"github.com/peerkit/peerkit/bench"
 )
 
-var sectionNames = []string{"throughput", "latency", "setup", "mesh", "death", "allocs", "idle"}
+var sectionNames = []string{"throughput", "latency", "setup", "mesh", "death", "allocs", "idle", "netcond"}
 
 type config struct {
 	out        string
@@ -54,6 +63,9 @@ func main() {
 	flag.DurationVar(&c.duration, "duration", 300*time.Millisecond, "length of one throughput or latency run")
 	flag.IntVar(&c.rounds, "rounds", 3, "rounds per measurement, cluster and raw alternating; the median is kept")
 	flag.Parse()
+	if remoteModes() { // -serve or -connect: the network comparison between two hosts
+		return
+	}
 	if c.rounds < 1 || c.duration <= 0 {
 		log.Fatal("report: -rounds and -duration must be positive")
 	}
@@ -80,6 +92,10 @@ func main() {
 	os.Setenv("QUIC_GO_DISABLE_RECEIVE_BUFFER_WARNING", "true")
 	if err := os.MkdirAll(c.out, 0o755); err != nil {
 		log.Fatal(err)
+	}
+	runNetcond(&c) // network conditions: netcond.md and netcond.svg
+	if onlyNetcond(&c) {
+		return
 	}
 	start := time.Now()
 	r := run(&c)
@@ -437,23 +453,7 @@ func median(ds []time.Duration) time.Duration {
 	return ds[len(ds)/2]
 }
 
-func medianRate(rs []bench.Rate) bench.Rate {
-	if len(rs) == 0 {
-		return bench.Rate{}
-	}
-	rs = slices.Clone(rs)
-	slices.SortFunc(rs, func(a, b bench.Rate) int {
-		x, y := a.MsgsPerSec(), b.MsgsPerSec()
-		switch {
-		case x < y:
-			return -1
-		case x > y:
-			return 1
-		}
-		return 0
-	})
-	return rs[len(rs)/2]
-}
+func medianRate(rs []bench.Rate) bench.Rate { return bench.MedianRate(rs) }
 
 // ratio is the Inbox's throughput over raw's.
 func ratio(t tput) float64 { return rateRatio(t.cluster, t.raw) }
