@@ -137,6 +137,7 @@ func (n *Node) admit(conn net.Conn, theirs *wire.Hello, proof []byte) *link {
 	n.run(acts)
 	if _, err := conn.Write(append(wire.AppendVerdict(nil, wire.VerdictAccept, ""), proof...)); err != nil {
 		l.shutdown(err)
+		l.dropQueued()   // what a Send or Broadcast queued meanwhile: dropped, counted
 		n.linkStopped(l) // its goroutines never ran
 		return nil
 	}

@@ -231,15 +231,17 @@ func WithInboxSize(n int) Option {
 // message it reads, before reading the next: in order for each remote, and
 // concurrently for different remotes. The message and its Payload are
 // lent to h and valid only until it returns (their memory is reused for
-// the next message), so h must copy what it keeps; nothing is copied or
-// handed between goroutines on the way, which makes this the fastest way
-// to receive.
+// the next message), so h must copy what it keeps. A payload that fits
+// in the read buffer is lent from it, a larger one is read into a pooled
+// buffer of its size, and nothing is handed between goroutines on the
+// way, which makes this the fastest way to receive.
 //
 // A slow h has the effect of a full Inbox: that remote's link stops
 // reading until h returns, the transport's backpressure reaches the
 // sender, and nobody is removed for it. h may call the node's methods,
-// Send included; Close waits for running calls of h to return. A nil h
-// restores the Inbox.
+// Send included, except Close: Close waits for running calls of h to
+// return, so a Close from h would wait for itself (call it from another
+// goroutine). A nil h restores the Inbox.
 func WithHandler(h func(*Message)) Option {
 	return func(o *options) error {
 		o.handler = h
@@ -262,7 +264,7 @@ func WithMaxMessageSize(n int) Option {
 }
 
 // WithSendQueueSize sets how many messages may wait for one remote's
-// writer (default 1024). Send waits while the queue is full, until there
+// writer, those in its hands included (default 1024). Send waits while the queue is full, until there
 // is room, the network timeout passes (ErrSendTimeout) or SendContext's
 // context ends (its error); Broadcast does not let one full queue delay
 // the others.

@@ -7,9 +7,13 @@ import (
 )
 
 // sendQueue is a link's send queue: the frames between Send and the
-// writer. It holds at most limit frames and grows on demand, so an idle
-// link holds no queue memory; the writer takes everything waiting in one
-// step, and gives the emptied batch back for reuse.
+// writer. It grows on demand, so an idle link holds no queue memory; the
+// writer takes everything waiting in one step, and gives the emptied
+// batch back for reuse. At most half the limit (rounded up) waits, and at
+// most as many are in the writer's hands, so senders fill one batch while
+// the writer writes the other, and the two together never exceed the
+// limit by more than one (a buffered channel of the limit, with one frame
+// in the writer's hands, held as many).
 //
 // A small payload is copied by Send straight into the queue's bytes, as
 // a whole data frame (header and payload), so that a burst of small
@@ -20,11 +24,12 @@ import (
 // The queue replaces a buffered channel, which allocated its full depth
 // when the link was made and handed frames over one at a time.
 type sendQueue struct {
-	mu     sync.Mutex
-	cur    batch // waiting, oldest first
-	spare  batch // an emptied batch, reused
-	limit  int
-	closed bool // the writer has stopped: nothing more is accepted
+	mu       sync.Mutex
+	cur      batch // waiting, oldest first
+	spare    batch // an emptied batch, reused
+	limit    int   // frames waiting and in the writer's hands, together
+	inflight int   // frames the writer took and has not handed back
+	closed   bool  // the writer has stopped: nothing more is accepted
 
 	// ready holds a token when frames wait that the writer has not been
 	// told of. Its capacity is 1: senders never block on it.
@@ -90,7 +95,7 @@ func (q *sendQueue) add(f outFrame, p []byte) (ok bool, room <-chan struct{}, cl
 	case q.closed:
 		q.mu.Unlock()
 		return false, nil, true
-	case len(q.cur.frames) >= q.limit:
+	case len(q.cur.frames) >= (q.limit+1)/2:
 		if q.room == nil {
 			q.room = make(chan struct{})
 		}
@@ -120,11 +125,13 @@ func (q *sendQueue) add(f outFrame, p []byte) (ok bool, room <-chan struct{}, cl
 
 // take removes and returns every waiting frame (none if the batch's
 // frames are empty), and wakes the senders waiting for room. The caller
-// hands the batch back with recycle once it is done with it.
+// (the writer, one batch at a time) hands the batch back with recycle
+// once it is done with it.
 func (q *sendQueue) take() batch {
 	q.mu.Lock()
 	b := q.cur
 	q.cur = batch{}
+	q.inflight = len(b.frames)
 	if q.room != nil {
 		close(q.room)
 		q.room = nil
@@ -138,6 +145,7 @@ func (q *sendQueue) recycle(b batch) {
 	clear(b.frames) // let the payloads go
 	b.frames, b.bytes = b.frames[:0], b.bytes[:0]
 	q.mu.Lock()
+	q.inflight = 0
 	if !q.closed && cap(b.frames) >= cap(q.spare.frames) {
 		q.spare = b
 	}
@@ -176,9 +184,9 @@ func (q *sendQueue) close() []outFrame {
 	return rest
 }
 
-// depth returns the number of frames waiting.
+// depth returns the number of frames waiting or in the writer's hands.
 func (q *sendQueue) depth() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.cur.frames)
+	return len(q.cur.frames) + q.inflight
 }

@@ -24,7 +24,7 @@ func isClosedChan(c <-chan struct{}) bool {
 // to waiters when the writer takes a batch, and after close nothing
 // accepted and every frame accounted for once.
 func TestSendQueue(t *testing.T) {
-	q := newSendQueue(3)
+	q := newSendQueue(6) // 3 waiting, 3 with the writer
 	if q.cur.frames != nil || q.cur.bytes != nil {
 		t.Fatal("a new queue holds memory")
 	}
@@ -50,6 +50,9 @@ func TestSendQueue(t *testing.T) {
 	}
 
 	b := q.take()
+	if q.depth() != 3 {
+		t.Fatalf("depth %d with the batch in the writer's hands, want 3", q.depth())
+	}
 	if !isClosedChan(room) {
 		t.Fatal("taking a batch did not signal room")
 	}
@@ -64,10 +67,10 @@ func TestSendQueue(t *testing.T) {
 		b.frames[1].ctl != ctl || b.frames[1].end != 7 || !b.frames[2].small() || b.frames[2].end != 12 {
 		t.Fatalf("batch frames %+v", b.frames)
 	}
-	if q.depth() != 0 || len(q.take().frames) != 0 {
-		t.Fatal("the queue is not empty after take")
-	}
 	q.recycle(b)
+	if q.depth() != 0 || len(q.take().frames) != 0 {
+		t.Fatal("the queue is not empty after take and recycle")
+	}
 
 	// A push after take reuses the recycled batch and wakes the writer.
 	<-q.ready
@@ -87,6 +90,42 @@ func TestSendQueue(t *testing.T) {
 	}
 	if len(q.close()) != 0 {
 		t.Fatal("a second close returned frames again")
+	}
+}
+
+// Waiting and in the writer's hands together, a queue holds at most its
+// limit (plus one, for an odd limit), however long the writer holds a
+// batch: a channel of the limit, with one frame in the writer's hands,
+// held as many.
+func TestSendQueueBound(t *testing.T) {
+	for _, limit := range []int{1, 2, 5, 1024} {
+		q := newSendQueue(limit)
+		accepted := 0
+		fill := func() {
+			for {
+				ok, room, _ := q.pushSmall([]byte("x"))
+				if !ok {
+					if isClosedChan(room) {
+						t.Fatal("a full queue's room channel is closed")
+					}
+					return
+				}
+				accepted++
+			}
+		}
+		fill()
+		b := q.take() // the writer holds this batch, its conn blocked
+		fill()
+		if accepted > limit+limit%2 || accepted < limit {
+			t.Fatalf("limit %d: %d messages accepted while the writer held a batch", limit, accepted)
+		}
+		if q.depth() != accepted {
+			t.Fatalf("limit %d: depth %d, want %d", limit, q.depth(), accepted)
+		}
+		q.recycle(b)
+		if q.depth() != accepted-len(b.frames) {
+			t.Fatalf("limit %d: depth %d after the batch was written", limit, q.depth())
+		}
 	}
 }
 

@@ -192,9 +192,8 @@ func (n *Node) linkStopped(l *link) {
 	}
 }
 
-// countDropped counts messages of l's queue that will never be written. A
-// sender may drain the queue after the link was retired; its drops then
-// go to the totals directly.
+// countDropped counts messages of l's queue that will never be written.
+// If the link was retired already, they go to the totals directly.
 func (n *Node) countDropped(l *link, k uint64) {
 	n.mu.Lock()
 	defer n.mu.Unlock()

@@ -51,7 +51,7 @@ type gobEncoder struct {
 }
 
 func (e *gobEncoder) Encode(v any) error {
-	if c, ok := v.(*wire.Control); ok && e.enc == nil {
+	if c, ok := v.(*wire.Control); ok && c != nil && e.enc == nil {
 		own := ownControlStream()
 		b := e.buf[:0]
 		if !e.sent {
@@ -129,7 +129,7 @@ func (d *gobDecoder) Decode(v any) error {
 	}
 	if d.fast {
 		c, ok := v.(*wire.Control)
-		if ok {
+		if ok && c != nil {
 			return d.decodeControl(c)
 		}
 		d.fallback(nil)

@@ -181,28 +181,31 @@ func appendGobUint(b []byte, x uint64) []byte {
 
 // Peer addresses decoded are interned: a cluster's links carry the same
 // few addresses over and over, so each is one string in memory, not one
-// per peer list. The table is bounded; past its bound, addresses are
-// plain copies.
+// per peer list. Only addresses of a valid length are (longer ones are
+// refused by the core anyway), and the table is bounded: when it is full
+// it starts afresh, so that addresses no longer in use, or junk a peer
+// sent, are not held for ever.
 var interned struct {
 	mu sync.Mutex
 	m  map[string]string
 }
 
-const maxInterned = 1 << 14
+const maxInterned = 1 << 14 // at most 4 MiB of addresses
 
 func intern(b []byte) string {
+	if len(b) > wire.MaxAddr {
+		return string(b)
+	}
 	interned.mu.Lock()
 	defer interned.mu.Unlock()
 	if s, ok := interned.m[string(b)]; ok {
 		return s
 	}
 	s := string(b)
-	if len(interned.m) < maxInterned {
-		if interned.m == nil {
-			interned.m = make(map[string]string)
-		}
-		interned.m[s] = s
+	if interned.m == nil || len(interned.m) >= maxInterned {
+		interned.m = make(map[string]string)
 	}
+	interned.m[s] = s
 	return s
 }
 

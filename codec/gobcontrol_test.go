@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"testing"
+	"unsafe"
 
 	"github.com/peerkit/peerkit/internal/wire"
 )
@@ -303,5 +304,31 @@ func TestGobControlEncodesAsGobDoes(t *testing.T) {
 	}
 	if !c1.MetaSet || x.X != 7 || len(c3.Peers) != 1 || c3.Peers[0].Addr != "a:1" {
 		t.Fatalf("decoded %+v, %+v, %+v", c1, x, c3)
+	}
+}
+
+// Interning keeps one string per address, takes no address longer than a
+// valid one, and starts afresh when its table is full.
+func TestInternBounds(t *testing.T) {
+	a, b := intern([]byte("10.0.0.1:7946")), intern([]byte("10.0.0.1:7946"))
+	if unsafe.StringData(a) != unsafe.StringData(b) {
+		t.Fatal("the same address decoded twice is two strings")
+	}
+	long := bytes.Repeat([]byte{'x'}, wire.MaxAddr+1)
+	intern(long)
+	interned.mu.Lock()
+	_, kept := interned.m[string(long)]
+	interned.mu.Unlock()
+	if kept {
+		t.Fatal("an address longer than any valid one was interned")
+	}
+	for i := range maxInterned + 10 {
+		intern(fmt.Appendf(nil, "junk%d:1", i))
+	}
+	interned.mu.Lock()
+	n := len(interned.m)
+	interned.mu.Unlock()
+	if n > maxInterned {
+		t.Fatalf("the table holds %d addresses, bound %d", n, maxInterned)
 	}
 }
