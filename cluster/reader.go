@@ -115,13 +115,13 @@ func (l *link) deliver(fr *frameReader, size int) bool {
 // streams in: an idle link holds only the small one. Bodies larger than
 // the buffer are read straight into their own buffers, not through it.
 type frameReader struct {
-	src       io.Reader
-	buf       []byte // small or *big
-	r, w      int    // buf[r:w] is read and not yet consumed
-	small     []byte
-	big       *[]byte // from readBuffers; nil while buf is small
-	busy      bool    // the last two reads brought a small buffer's worth each: data streams in
-	prevLarge bool    // the last read did
+	src   io.Reader
+	buf   []byte // small or *big
+	r, w  int    // buf[r:w] is read and not yet consumed
+	small []byte
+	big   *[]byte // from readBuffers; nil while buf is small
+	busy  bool    // data streams in: read with the large buffer
+	fills int     // reads in a row that filled the small buffer
 }
 
 // smallReadBuffer is the size of a quiet link's read buffer: heartbeats,
@@ -142,11 +142,7 @@ func (fr *frameReader) fill(need int) error {
 		fr.prepare(need)
 		n, err := fr.src.Read(fr.buf[fr.w:])
 		fr.w += n
-		// Two reads in a row that each brought a small buffer's worth:
-		// data streams in. (One, such as a peer list after a quiet
-		// spell, is not reason to wait for more with a large buffer.)
-		large := n >= len(fr.small)
-		fr.busy, fr.prevLarge = large && fr.prevLarge, large
+		fr.observe(n)
 		if err != nil {
 			if fr.w-fr.r >= need {
 				return nil // the error comes back with the next read
@@ -158,6 +154,30 @@ func (fr *frameReader) fill(need int) error {
 		}
 	}
 	return nil
+}
+
+// quietRead is a read small enough (a heartbeat, say) to say that data
+// no longer streams in.
+const quietRead = wire.FrameHeaderLen + 1
+
+// observe judges from a read of n bytes whether data streams in. Two
+// reads in a row that fill the small buffer say it does (one, such as a
+// peer list after a quiet spell, does not); once it does, only a read as
+// small as a heartbeat says it stopped. So a stream keeps the large
+// buffer through the short reads of a reader that caught up, and a quiet
+// link waits with the small one.
+func (fr *frameReader) observe(n int) {
+	switch {
+	case fr.big == nil || &fr.buf[0] != &(*fr.big)[0]: // read into the small buffer
+		if fr.w == len(fr.buf) { // filled it: more is likely waiting
+			fr.fills++
+		} else {
+			fr.fills = 0
+		}
+		fr.busy = fr.fills >= 2
+	case n < quietRead:
+		fr.busy, fr.fills = false, 0
+	}
 }
 
 // prepare picks the buffer for the next read: the large one while data
