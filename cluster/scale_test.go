@@ -22,8 +22,8 @@ func TestScale256ChainConvergesToFullMesh(t *testing.T) {
 		t.Skip("256 nodes: skipped with -short")
 	}
 	if raceEnabled && !*scaleRace {
-		// About a minute of CPU without the race detector, several with
-		// it: 32640 handshakes, each compiling gob types for new streams.
+		// Half a minute of CPU without the race detector, several with
+		// it: 32640 handshakes and 65280 link ends.
 		t.Skip("256 nodes: skipped under -race (pass -scale.race to run it)")
 	}
 	const size = 256
