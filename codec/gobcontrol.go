@@ -53,19 +53,14 @@ func decodeOwnControl(msg []byte, c *wire.Control) bool {
 	}
 	d.uint() // the type id
 	var out wire.Control
-	field := -1
-	for {
-		delta, ok := d.uint()
+	for field := -1; ; {
+		ok, end := d.field(&field, 3)
 		if !ok {
 			return false
 		}
-		if delta == 0 {
+		if end {
 			break
 		}
-		if delta > 3 {
-			return false
-		}
-		field += int(delta)
 		switch field {
 		case 0:
 			n, ok := d.uint()
@@ -248,21 +243,30 @@ func (d *gobBytes) bytes() ([]byte, bool) {
 	return b, true
 }
 
+// field reads the next field number of a struct of n fields into *field
+// (the last one read, -1 at first): end is the struct's end, and ok is
+// false for a number out of range or bytes that run out.
+func (d *gobBytes) field(field *int, n int) (ok, end bool) {
+	delta, ok := d.uint()
+	switch {
+	case !ok:
+		return false, false
+	case delta == 0:
+		return true, true
+	case delta > uint64(n-1-*field):
+		return false, false
+	}
+	*field += int(delta)
+	return true, false
+}
+
 // peer reads one Peer struct.
 func (d *gobBytes) peer(p *wire.Peer) bool {
-	field := -1
-	for {
-		delta, ok := d.uint()
-		if !ok {
-			return false
+	for field := -1; ; {
+		ok, end := d.field(&field, 2)
+		if !ok || end {
+			return ok
 		}
-		if delta == 0 {
-			return true
-		}
-		if delta > 2 {
-			return false
-		}
-		field += int(delta)
 		switch field {
 		case 0:
 			b, ok := d.bytes()
