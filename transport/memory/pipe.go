@@ -1,14 +1,61 @@
 package memory
 
-import "time"
+import (
+	"math/bits"
+	"sync"
+	"time"
+)
 
 // chunk is the bytes of one Write (or of one part of a large Write), with
 // the time at which they reach the reader. A held chunk has no time yet:
 // its link is silent, and it is scheduled when the link heals.
 type chunk struct {
 	b    []byte
+	buf  *[]byte // the pooled buffer b lies in; nil if not pooled
 	at   time.Time
 	held bool
+}
+
+// Chunks' bytes come from pools by size class, 64 B to 256 KiB (powers of
+// two), and go back once read: a conn's writes cost no allocation in
+// steady state, as a kernel's socket buffers cost a program none.
+const (
+	minChunkShift = 6
+	maxChunkShift = 18
+)
+
+var chunkPools [maxChunkShift - minChunkShift + 1]sync.Pool
+
+func chunkClass(n int) int {
+	if n <= 1<<minChunkShift {
+		return 0
+	}
+	if n > 1<<maxChunkShift {
+		return -1
+	}
+	return bits.Len(uint(n-1)) - minChunkShift
+}
+
+// newChunk copies b into a pooled buffer.
+func newChunk(b []byte) chunk {
+	c := chunkClass(len(b))
+	if c < 0 {
+		return chunk{b: append([]byte(nil), b...)}
+	}
+	buf, _ := chunkPools[c].Get().(*[]byte)
+	if buf == nil {
+		s := make([]byte, 1<<(c+minChunkShift))
+		buf = &s
+	}
+	return chunk{b: (*buf)[:copy(*buf, b)], buf: buf}
+}
+
+// release gives a chunk's buffer back once all of it has been read.
+func (c *chunk) release() {
+	if c.buf != nil {
+		chunkPools[chunkClass(cap(*c.buf))].Put(c.buf)
+		c.buf = nil
+	}
 }
 
 // pipe is one direction of a conn: a bounded queue of chunks. Its lock is a
@@ -65,7 +112,7 @@ func (p *pipe) broadcastLocked() {
 // whichever is later, so that jitter never reorders bytes). While the pipe
 // is holding, the chunk is held instead and at is ignored.
 func (p *pipe) pushLocked(b []byte, at time.Time) {
-	c := chunk{b: append([]byte(nil), b...)}
+	c := newChunk(b)
 	if p.holding {
 		c.held = true
 	} else {
@@ -100,6 +147,7 @@ func (p *pipe) popLocked(b []byte, now time.Time) (int, time.Time) {
 		n += k
 		head.b = head.b[k:]
 		if len(head.b) == 0 {
+			head.release()
 			p.q[0] = chunk{}
 			p.q = p.q[1:]
 		}
