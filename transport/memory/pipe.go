@@ -72,6 +72,7 @@ type pipe struct {
 	waiting bool
 
 	q     []chunk
+	qbase []chunk   // q's array from its front, reused once q is empty
 	size  int       // bytes in q
 	limit int       // capacity in bytes
 	last  time.Time // delivery time of the newest chunk: keeps bytes in order
@@ -122,7 +123,14 @@ func (p *pipe) pushLocked(b []byte, at time.Time) {
 		p.last = at
 		c.at = at
 	}
+	if len(p.q) == 0 {
+		p.q = p.qbase[:0] // start again at the front of the array
+	}
+	n := cap(p.q)
 	p.q = append(p.q, c)
+	if len(p.q) == 1 || cap(p.q) != n {
+		p.qbase = p.q[:0]
+	}
 	p.size += len(b)
 	p.broadcastLocked()
 }
@@ -166,7 +174,7 @@ func (p *pipe) fail(err error) {
 	if p.err == nil {
 		p.err = err
 	}
-	p.q, p.size = nil, 0
+	p.q, p.qbase, p.size = nil, nil, 0
 	p.broadcastLocked()
 	p.unlock()
 }
@@ -229,7 +237,7 @@ func (p *pipe) discardHeldLocked() {
 func (p *pipe) closeRead() {
 	p.lock()
 	p.rclosed = true
-	p.q, p.size = nil, 0
+	p.q, p.qbase, p.size = nil, nil, 0
 	p.broadcastLocked()
 	p.unlock()
 }
