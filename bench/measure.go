@@ -260,6 +260,13 @@ func LinkSetup(name string, n int) ([]time.Duration, error) {
 	}
 	defer b.Close()
 	payload := []byte("first")
+	removed := make(chan struct{}, 1)
+	b.RemoteRemoved(func(cluster.Remote) {
+		select {
+		case removed <- struct{}{}:
+		default:
+		}
+	})
 	var ds []time.Duration
 	for range n {
 		a, err := nt.NewNode()
@@ -285,8 +292,10 @@ func LinkSetup(name string, n int) ([]time.Duration, error) {
 		}
 		ds = append(ds, d)
 		// b removes a (its goodbye) before the next one dials.
-		for len(b.Remotes()) > 0 {
-			time.Sleep(100 * time.Microsecond)
+		select {
+		case <-removed:
+		case <-time.After(10 * time.Second):
+			return nil, fmt.Errorf("link setup over %s: the closed node was not removed after 10s", name)
 		}
 	}
 	slices.Sort(ds)

@@ -38,15 +38,8 @@ func poolClass(n int) int {
 
 // newPayload copies src into a pooled buffer holding refs references.
 func newPayload(src []byte, refs int) *payload {
-	var p *payload
-	if c := poolClass(len(src)); c < 0 {
-		p = &payload{b: make([]byte, 0, len(src)), class: -1}
-	} else if v := payloadPools[c].Get(); v != nil {
-		p = v.(*payload)
-	} else {
-		p = &payload{b: make([]byte, 0, 1<<(c+minPooledShift)), class: int8(c)}
-	}
-	p.b = append(p.b[:0], src...)
+	p := newPayloadSize(len(src))
+	copy(p.b, src)
 	p.refs.Store(int32(refs))
 	return p
 }

@@ -295,24 +295,13 @@ func readGobUint(r *replayReader, buf []byte) (uint64, []byte, error) {
 // gobMessageType returns the type id a gob message (its length, then its
 // body) starts its body with: negative for a type definition.
 func gobMessageType(msg []byte) (int64, bool) {
-	i := 1 // past the length
-	if msg[0] >= 0x80 {
-		i += int(-int8(msg[0]))
-	}
-	if i >= len(msg) {
+	d := gobBytes{b: msg}
+	if _, ok := d.uint(); !ok { // the length
 		return 0, false
 	}
-	var u uint64
-	if b := msg[i]; b < 0x80 {
-		u = uint64(b)
-	} else {
-		n := int(-int8(b))
-		if n <= 0 || n > 8 || i+1+n > len(msg) {
-			return 0, false
-		}
-		for _, c := range msg[i+1 : i+1+n] {
-			u = u<<8 | uint64(c)
-		}
+	u, ok := d.uint()
+	if !ok {
+		return 0, false
 	}
 	if u&1 != 0 {
 		return ^int64(u >> 1), true
