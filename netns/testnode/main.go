@@ -107,6 +107,12 @@ func main() {
 		out.printf("removed %d %s %x", time.Now().UnixNano(), r.Addr(), r.Instance())
 	})
 	out.printf("listening %s %x", n.AdvertiseAddr(), n.Instance())
+	// With -seeds, New starts joining at once: remotes added before the
+	// callbacks above were registered are reported here (a remote added
+	// in between is reported twice, which the reader takes as once).
+	for _, r := range n.Remotes() {
+		out.printf("added %d %s %x", time.Now().UnixNano(), r.Addr(), r.Instance())
+	}
 
 	var wg sync.WaitGroup
 	wg.Go(func() { // the Inbox ends when Close returns
