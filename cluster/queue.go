@@ -25,7 +25,7 @@ import (
 // when the link was made and handed frames over one at a time.
 type sendQueue struct {
 	mu       sync.Mutex
-	cur      batch // waiting, oldest first
+	cur      batch // waiting, oldest first; may be an empty batch kept for reuse
 	spare    batch // an emptied batch, reused
 	limit    int   // frames waiting and in the writer's hands, together
 	inflight int   // frames the writer took and has not handed back
@@ -129,6 +129,10 @@ func (q *sendQueue) add(f outFrame, p []byte) (ok bool, room <-chan struct{}, cl
 // once it is done with it.
 func (q *sendQueue) take() batch {
 	q.mu.Lock()
+	if len(q.cur.frames) == 0 { // nothing waits; an empty batch stays for reuse
+		q.mu.Unlock()
+		return batch{}
+	}
 	b := q.cur
 	q.cur = batch{}
 	q.inflight = len(b.frames)
@@ -140,13 +144,21 @@ func (q *sendQueue) take() batch {
 	return b
 }
 
-// recycle gives back a batch that take returned, for reuse.
+// recycle gives back a batch that take returned, for reuse. A queue keeps
+// two batches, so that a writer faster than its senders (it takes each
+// batch before the next frame comes, and the senders then fill the other)
+// reuses them rather than growing a new one for every burst: b becomes
+// the batch senders fill next if they have none yet, else the spare.
 func (q *sendQueue) recycle(b batch) {
 	clear(b.frames) // let the payloads go
 	b.frames, b.bytes = b.frames[:0], b.bytes[:0]
 	q.mu.Lock()
 	q.inflight = 0
-	if !q.closed && cap(b.frames) >= cap(q.spare.frames) {
+	switch {
+	case q.closed || b.frames == nil:
+	case q.cur.frames == nil:
+		q.cur = b
+	case cap(b.frames) >= cap(q.spare.frames):
 		q.spare = b
 	}
 	q.mu.Unlock()
@@ -164,6 +176,9 @@ func (q *sendQueue) trim() {
 	q.mu.Lock()
 	if cap(q.spare.frames) > maxIdleFrames || cap(q.spare.bytes) > maxIdleBytes {
 		q.spare = batch{}
+	}
+	if len(q.cur.frames) == 0 && (cap(q.cur.frames) > maxIdleFrames || cap(q.cur.bytes) > maxIdleBytes) {
+		q.cur = batch{}
 	}
 	q.mu.Unlock()
 }

@@ -129,19 +129,47 @@ func TestSendQueueBound(t *testing.T) {
 	}
 }
 
-// An idle writer's trim lets a burst's large batch go.
+// An idle writer's trim lets a burst's large batches go.
 func TestSendQueueTrim(t *testing.T) {
 	q := newSendQueue(1000)
-	for range 500 {
-		q.pushSmall(make([]byte, 100))
+	burst := func() batch {
+		for range 500 {
+			q.pushSmall(make([]byte, 100))
+		}
+		return q.take()
 	}
-	q.recycle(q.take())
-	if cap(q.spare.frames) < 500 {
-		t.Fatal("no spare batch kept after a burst")
+	b1 := burst()
+	b2 := burst() // filled while the writer held b1
+	q.recycle(b1)
+	q.recycle(b2)
+	if cap(q.cur.frames) < 500 || cap(q.spare.frames) < 500 {
+		t.Fatal("the burst's two batches were not kept for the next one")
 	}
 	q.trim()
-	if q.spare.frames != nil || q.spare.bytes != nil {
-		t.Fatal("trim kept a large spare batch")
+	if q.spare.frames != nil || q.spare.bytes != nil || q.cur.frames != nil || q.cur.bytes != nil {
+		t.Fatal("trim kept a large batch")
+	}
+}
+
+// A writer that keeps up with its sender, taking each frame before the
+// next comes, reuses the queue's two batches: the queue allocates nothing
+// once warm. (It once kept one batch, dropping the other whenever the
+// writer recycled a batch before a sender had taken the spare, so every
+// other burst grew a new batch from nothing.)
+func TestSendQueueReusesBatches(t *testing.T) {
+	q := newSendQueue(1024)
+	p := make([]byte, 1000)
+	cycle := func() {
+		q.pushSmall(p)
+		b1 := q.take()
+		q.pushSmall(p) // the writer holds b1: this fills the other batch
+		q.recycle(b1)
+		b2 := q.take()
+		q.recycle(b2) // the writer was faster: nothing waits
+	}
+	cycle()
+	if allocs := testing.AllocsPerRun(100, cycle); allocs != 0 {
+		t.Fatalf("%v allocations per cycle, want 0", allocs)
 	}
 }
 
