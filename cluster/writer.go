@@ -1,7 +1,6 @@
 package cluster
 
 import (
-	"bytes"
 	"errors"
 	"net"
 	"sync"
@@ -178,7 +177,7 @@ type frameWriter struct {
 	vectored bool    // conn does writev for net.Buffers
 	buf      *[]byte // pooled; nil between bursts
 	enc      codec.Encoder
-	encBuf   bytes.Buffer
+	encBuf   encodeBuffer
 	vec      [2][]byte
 	bufs     net.Buffers
 }
@@ -310,23 +309,49 @@ func (w *frameWriter) raw(p []byte) error {
 }
 
 func (w *frameWriter) control(c *wire.Control) error {
-	w.encBuf.Reset()
+	w.encBuf.get()
+	defer w.encBuf.release()
 	if err := w.enc.Encode(c); err != nil {
 		return &protocolError{"encoding control message", err}
 	}
-	if w.encBuf.Len() > maxControlSize {
+	if len(w.encBuf.b) > maxControlSize {
 		return &protocolError{"encoding control message", errors.New("exceeds control frame limit")}
 	}
-	err := w.frame(wire.FrameControl, w.encBuf.Bytes())
-	if w.encBuf.Cap() > maxKeptEncoding {
-		w.encBuf = bytes.Buffer{} // a large peer list's: let it go
-	}
-	return err
+	return w.frame(wire.FrameControl, w.encBuf.b)
 }
 
-// maxKeptEncoding is the largest encoding buffer a link keeps between
-// control messages.
-const maxKeptEncoding = 512
+// encodeBuffer is what a link's encoder writes a control message to: a
+// buffer from encodeBuffers for the one message, so that no link keeps
+// one between messages (a full view's can be large).
+type encodeBuffer struct {
+	p *[]byte // from encodeBuffers
+	b []byte
+}
+
+func (e *encodeBuffer) get() {
+	e.p = encodeBuffers.Get().(*[]byte)
+	e.b = (*e.p)[:0]
+}
+
+func (e *encodeBuffer) Write(p []byte) (int, error) {
+	e.b = append(e.b, p...)
+	return len(p), nil
+}
+
+// release gives the buffer back (unless a huge view outgrew what the
+// pool keeps).
+func (e *encodeBuffer) release() {
+	if cap(e.b) <= maxPooledEncoding {
+		*e.p = e.b[:0]
+		encodeBuffers.Put(e.p)
+	}
+	e.p, e.b = nil, nil
+}
+
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, smallWriteBuffer); return &b }}
+
+// maxPooledEncoding is the largest encoding buffer encodeBuffers keeps.
+const maxPooledEncoding = 256 << 10
 
 // protocolError is a peer breaking the protocol after the handshake.
 type protocolError struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"slices"
+	"sync"
 
 	"github.com/peerkit/peerkit/internal/wire"
 )
@@ -54,12 +55,25 @@ func (e *gobEncoder) Encode(v any) error {
 	if c, ok := v.(*wire.Control); ok && c != nil && e.enc == nil {
 		own := ownControlStream()
 		b := e.buf[:0]
+		var pooled *[]byte
+		if ownControlSize(c)+len(own.defs) > maxKeptMessage {
+			// A large message (a full view) is encoded in a pooled
+			// buffer: a link keeps only a small one of its own.
+			pooled = encodeBuffers.Get().(*[]byte)
+			b = (*pooled)[:0]
+		}
 		if !e.sent {
 			b = append(b, own.defs...)
 		}
 		b = encodeOwnControl(b, own.id, c)
 		_, err := e.w.Write(b)
-		if cap(b) <= maxKeptMessage {
+		switch {
+		case pooled != nil:
+			if cap(b) <= maxPooledEncoding {
+				*pooled = b[:0]
+				encodeBuffers.Put(pooled)
+			}
+		case cap(b) <= maxKeptMessage:
 			e.buf = b
 		}
 		e.sent = e.sent || err == nil
@@ -79,6 +93,12 @@ func (e *gobEncoder) Encode(v any) error {
 	}
 	return e.enc.Encode(v)
 }
+
+// encodeBuffers holds the buffers large control messages are encoded in,
+// shared by every stream; one larger than maxPooledEncoding is not kept.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+const maxPooledEncoding = 256 << 10
 
 // switchWriter writes to w, which may change.
 type switchWriter struct{ w io.Writer }
@@ -140,7 +160,7 @@ func (d *gobDecoder) Decode(v any) error {
 // start reads the type definitions the stream begins with and its first
 // value message, and picks how to decode.
 func (d *gobDecoder) start() {
-	defs, first, defined, ok := readDefinitions(&d.src)
+	defs, first, defined, ok := readDefinitions(&d.src, d.inPlace)
 	own := ownControlStream()
 	if ok && string(defs) == own.defs {
 		d.fast, d.defs, d.lim.defined = true, own.defs, defined
@@ -219,9 +239,20 @@ const maxDefinitionBytes = 16 << 10
 // message's, and the number of definitions. ok is false (the bytes read
 // are then in prefix and first, for a decoder to report on) if the
 // stream does not start that way within the bounds.
-func readDefinitions(r *replayReader) (prefix, first []byte, defined int, ok bool) {
+//
+// If in is not nil and lends a whole value message as the next bytes,
+// that message is left unread, to be decoded where it lies, and first is
+// empty.
+func readDefinitions(r *replayReader, in inPlaceReader) (prefix, first []byte, defined int, ok bool) {
 	var msg []byte
 	for {
+		if in != nil && len(r.pre) == 0 {
+			if next, whole := wholeMessage(in.Bytes()); whole {
+				if id, known := gobMessageType(next); known && id >= 0 {
+					return prefix, nil, defined, true
+				}
+			}
+		}
 		var err error
 		msg, err = readGobMessage(r, maxControlMessage, msg[:0])
 		if err != nil || len(msg) == 0 {

@@ -31,7 +31,7 @@ var ownControlStream = sync.OnceValue(func() ownStream {
 		return ownStream{} // cannot happen; no stream matches then
 	}
 	r := replayReader{pre: buf.Bytes()}
-	defs, first, _, ok := readDefinitions(&r)
+	defs, first, _, ok := readDefinitions(&r, nil)
 	if !ok {
 		return ownStream{}
 	}

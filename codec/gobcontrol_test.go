@@ -7,6 +7,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"reflect"
+	"runtime"
 	"testing"
 	"unsafe"
 
@@ -330,5 +331,66 @@ func TestInternBounds(t *testing.T) {
 	interned.mu.Unlock()
 	if n > maxInterned {
 		t.Fatalf("the table holds %d addresses, bound %d", n, maxInterned)
+	}
+}
+
+// A new stream's first value (a full view, on a link) is decoded where it
+// lies when the source lends its bytes: it was copied out twice, once
+// while the definitions before it were read and again to be decoded.
+func TestGobFirstViewDecodedInPlace(t *testing.T) {
+	c := wire.Control{Peers: make([]wire.Peer, 200)}
+	for i := range c.Peers {
+		c.Peers[i] = wire.Peer{Addr: fmt.Sprintf("node-%03d.peers.example:7946", i), Instance: uint64(i) + 1}
+	}
+	frame := encodeFrames(t, []wire.Control{c})[0]
+	decode := func() {
+		src := &chunks{frames: [][]byte{frame}}
+		src.next()
+		var got wire.Control
+		if err := Gob.NewDecoder(lending{src}).Decode(&got); err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Peers) != len(c.Peers) || got.Peers[199] != c.Peers[199] {
+			t.Fatal("the view decoded wrong")
+		}
+	}
+	decode() // the addresses are interned from now on
+	const runs = 50
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	for range runs {
+		decode()
+	}
+	runtime.ReadMemStats(&after)
+	perDecode := int(after.TotalAlloc-before.TotalAlloc) / runs
+	peers := len(c.Peers) * int(unsafe.Sizeof(wire.Peer{}))
+	if limit := peers + 1024; perDecode > limit {
+		t.Fatalf("decoding a %d-byte first view allocated %d bytes; the peer list is %d, the limit %d",
+			len(frame), perDecode, peers, limit)
+	}
+}
+
+// Encoding a full view takes a pooled buffer: a stream keeps only a
+// small buffer of its own, and a large view no longer costs an
+// allocation of its size every time.
+func TestGobLargeViewEncodesInPooledBuffer(t *testing.T) {
+	c := wire.Control{Peers: make([]wire.Peer, 200)}
+	for i := range c.Peers {
+		c.Peers[i] = wire.Peer{Addr: fmt.Sprintf("node-%03d.peers.example:7946", i), Instance: uint64(i) + 1}
+	}
+	enc := Gob.NewEncoder(io.Discard)
+	if err := enc.Encode(&c); err != nil {
+		t.Fatal(err)
+	}
+	allocs := testing.AllocsPerRun(100, func() {
+		if err := enc.Encode(&c); err != nil {
+			t.Fatal(err)
+		}
+	})
+	if allocs >= 0.5 && !raceEnabled { // the race detector makes sync.Pool drop some
+		t.Fatalf("%v allocations per Encode of a 200-peer view, want none", allocs)
+	}
+	if kept := cap(enc.(*gobEncoder).buf); kept > maxKeptMessage {
+		t.Fatalf("the stream keeps a %d-byte buffer", kept)
 	}
 }
