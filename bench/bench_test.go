@@ -63,23 +63,33 @@ func BenchmarkRoundTrip(b *testing.B) {
 		if bench.IsReference(name) {
 			layers = []string{"raw"}
 		}
-		for _, layer := range layers {
-			b.Run(fmt.Sprintf("transport=%s/size=64B/layer=%s", name, layer), func(b *testing.B) {
-				p, err := newPair(name, layer)
-				if err != nil {
-					b.Fatal(err)
-				}
-				defer p.Close()
-				b.ResetTimer()
-				rtts, err := bench.RoundTrips(p, 64, b.N)
-				if err != nil {
-					b.Fatal(err)
-				}
-				b.ReportMetric(float64(bench.Percentile(rtts, 0.5)), "p50-ns")
-				b.ReportMetric(float64(bench.Percentile(rtts, 0.99)), "p99-ns")
-			})
+		sizes := []int{64}
+		if name == bench.TCP || name == bench.Memory {
+			sizes = append(sizes, 64<<10) // a large payload: Send writes it directly
+		}
+		for _, size := range sizes {
+			for _, layer := range layers {
+				b.Run(fmt.Sprintf("transport=%s/size=%s/layer=%s", name, bench.SizeName(size), layer), func(b *testing.B) {
+					benchRoundTrip(b, name, layer, size)
+				})
+			}
 		}
 	}
+}
+
+func benchRoundTrip(b *testing.B, name, layer string, size int) {
+	p, err := newPair(name, layer)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer p.Close()
+	b.ResetTimer()
+	rtts, err := bench.RoundTrips(p, size, b.N)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(bench.Percentile(rtts, 0.5)), "p50-ns")
+	b.ReportMetric(float64(bench.Percentile(rtts, 0.99)), "p99-ns")
 }
 
 func BenchmarkChainToMesh(b *testing.B) {

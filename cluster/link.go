@@ -67,9 +67,14 @@ type link struct {
 	// type or control field that needs one is sent only if it is here.
 	caps byte
 
-	first      *wire.Control // the view sent before anything queued; set before start
-	msg        Message       // the reader's, lent to the handler for each message
-	queue      *sendQueue
+	first *wire.Control // the view sent before anything queued; set before start
+	msg   Message       // the reader's, lent to the handler for each message
+	queue *sendQueue
+	// wmu is held by whoever writes to conn: the writer, for each burst,
+	// heartbeat or goodbye, or a sender writing a frame directly.
+	wmu        sync.Mutex
+	direct     atomic.Bool   // senders may write directly: the first view is out, no goodbye yet
+	now        nowWriter     // the conn's writes that do not wait; nil if it has none
 	done       chan struct{} // closed by shutdown
 	leaving    chan struct{} // closed by leave: say goodbye, then shut down
 	readerDone chan struct{}
@@ -95,6 +100,7 @@ func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *l
 		readerDone: make(chan struct{}),
 	}
 	l.msg.From = Remote{p}
+	l.now = newNowWriter(conn)
 	l.heard.Store(time.Now().UnixNano())
 	return l
 }

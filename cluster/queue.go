@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"slices"
 	"sync"
 
 	"github.com/peerkit/peerkit/internal/wire"
@@ -46,7 +47,8 @@ type sendQueue struct {
 type outFrame struct {
 	data *payload
 	ctl  *wire.Control
-	end  int // the batch's bytes up to here come before this frame (or are it)
+	end  int  // the batch's bytes up to here come before this frame (or are it)
+	cont bool // data is the rest of a frame a direct send began: written as it is
 }
 
 // push queues f in q; it is a pusher.
@@ -121,6 +123,35 @@ func (q *sendQueue) add(f outFrame, p []byte) (ok bool, room <-chan struct{}, cl
 		}
 	}
 	return true, nil, false
+}
+
+// pushFront puts f ahead of every waiting frame, whatever the limit: the
+// rest of a frame a direct send began, which must go out next. It reports
+// false, f staying the caller's, if the queue is closed.
+func (q *sendQueue) pushFront(f outFrame) bool {
+	q.mu.Lock()
+	if q.closed {
+		q.mu.Unlock()
+		return false
+	}
+	if q.cur.frames == nil {
+		q.cur, q.spare = q.spare, batch{}
+	}
+	f.end = 0 // no small frame's bytes come before it
+	q.cur.frames = slices.Insert(q.cur.frames, 0, f)
+	q.mu.Unlock()
+	select {
+	case q.ready <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// idle reports whether no frame waits and none is in the writer's hands.
+func (q *sendQueue) idle() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.cur.frames) == 0 && q.inflight == 0
 }
 
 // take removes and returns every waiting frame (none if the batch's

@@ -173,6 +173,45 @@ func TestSendQueueReusesBatches(t *testing.T) {
 	}
 }
 
+// A queue is idle only with nothing waiting and nothing in the writer's
+// hands (a direct send may then write); pushFront puts the rest of a
+// partly written frame ahead of what waits, past the limit, and wakes the
+// writer.
+func TestSendQueueIdleAndPushFront(t *testing.T) {
+	q := newSendQueue(2) // 1 waiting, 1 with the writer
+	if !q.idle() {
+		t.Fatal("a new queue is not idle")
+	}
+	q.pushSmall([]byte("a"))
+	if q.idle() {
+		t.Fatal("a queue with a frame waiting is idle")
+	}
+	b := q.take()
+	if q.idle() {
+		t.Fatal("a queue whose batch is in the writer's hands is idle")
+	}
+	q.recycle(b)
+	if !q.idle() {
+		t.Fatal("an emptied queue is not idle")
+	}
+	<-q.ready
+	q.pushSmall([]byte("b")) // the queue is now full
+	rest := newPayloadSize(3)
+	copy(rest.b, "end")
+	if !q.pushFront(outFrame{data: rest, cont: true}) {
+		t.Fatal("pushFront into an open queue failed")
+	}
+	b = q.take()
+	if len(b.frames) != 2 || !b.frames[0].cont || b.frames[0].end != 0 || !b.frames[1].small() {
+		t.Fatalf("batch frames %+v: want the continuation first", b.frames)
+	}
+	q.recycle(b)
+	q.close()
+	if q.pushFront(outFrame{data: rest, cont: true}) {
+		t.Fatal("pushFront into a closed queue succeeded")
+	}
+}
+
 // fragments reads its bytes in pieces of random sizes.
 type fragments struct {
 	b []byte

@@ -33,6 +33,9 @@ func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error
 	if len(payload) <= maxSmallPayload {
 		return l.enqueue(ctx, func(q *sendQueue) (bool, <-chan struct{}, bool) { return q.pushSmall(payload) })
 	}
+	if len(payload) >= directMin && l.sendDirect(payload) {
+		return nil
+	}
 	f := outFrame{data: newPayload(payload, 1)}
 	err := l.enqueue(ctx, f.push)
 	if err != nil {

@@ -19,7 +19,10 @@ func (l *link) writeLoop() {
 	tick := time.NewTicker(l.cfg.healthy)
 	defer tick.Stop()
 	defer l.dropQueued()
-	wrote := false
+	// Every write to the conn holds wmu: a sender may write a frame
+	// directly between two of the writer's bursts, never inside one.
+	l.wmu.Lock()
+	wrote := l.first != nil
 	if l.first != nil {
 		err := w.control(l.first)
 		l.first = nil // the view is sent; let it go
@@ -27,15 +30,20 @@ func (l *link) writeLoop() {
 			err = l.writeQueued(w)
 		}
 		if err != nil {
+			l.wmu.Unlock()
 			l.shutdown(err)
 			return
 		}
-		wrote = true
 	}
+	l.direct.Store(true)
+	l.wmu.Unlock()
 	for {
 		select {
 		case <-l.queue.ready:
-			if err := l.writeQueued(w); err != nil {
+			l.wmu.Lock()
+			err := l.writeQueued(w)
+			l.wmu.Unlock()
+			if err != nil {
 				l.shutdown(err)
 				return
 			}
@@ -43,10 +51,12 @@ func (l *link) writeLoop() {
 		case <-tick.C:
 			if !wrote {
 				l.queue.trim()
+				l.wmu.Lock()
 				err := w.frame(wire.FrameHeartbeat, nil)
 				if err == nil {
 					err = w.flush()
 				}
+				l.wmu.Unlock()
 				if err != nil {
 					l.shutdown(err)
 					return
@@ -54,7 +64,10 @@ func (l *link) writeLoop() {
 			}
 			wrote = false
 		case <-l.leaving:
+			l.direct.Store(false) // nothing may follow the goodbye
+			l.wmu.Lock()
 			l.sayGoodbye(w)
+			l.wmu.Unlock()
 			return
 		case <-l.done:
 			return
@@ -101,9 +114,13 @@ func (l *link) writeBatch(w *frameWriter, b batch) error {
 		}
 		pos = f.end
 		var err error
-		if f.ctl != nil {
+		switch {
+		case f.ctl != nil:
 			err = w.control(f.ctl)
-		} else {
+		case f.cont: // counted by the direct send that began it
+			err = w.raw(f.data.b)
+			f.data.release()
+		default:
 			msgs++
 			bytes += uint64(len(f.data.b))
 			err = w.frame(wire.FrameData, f.data.b)

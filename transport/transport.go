@@ -43,6 +43,19 @@ type TLSConn interface {
 	ConnectionState() tls.ConnectionState
 }
 
+// NowWriter is implemented by conns that can write without waiting, as
+// one write to a non-blocking socket does: WriteNow writes as much of b as
+// the conn takes at once and returns how many bytes it wrote, possibly
+// none; it never waits for room. An error means the conn is broken. The
+// cluster core uses it, when a link's writer is idle, to send a large
+// payload straight from Send's caller instead of copying it into the send
+// queue. (The core writes to plain TCP sockets that way itself; the
+// memory transport's conns implement NowWriter.)
+type NowWriter interface {
+	net.Conn
+	WriteNow(b []byte) (int, error)
+}
+
 // SourceDialer is implemented by transports that want to know which node is
 // dialling: the memory network uses it to apply per-link faults (partitions,
 // latency, cut links) between two listen addresses. from is the dialling

@@ -128,6 +128,32 @@ func (c *conn) Write(b []byte) (int, error) {
 	return n, err
 }
 
+// WriteNow writes as much of b as the direction's buffer has room for
+// at once, and returns how many bytes it wrote: it never waits, for room
+// or for a Write in progress (it then writes nothing). It is the
+// counterpart of one write to a non-blocking socket; the cluster core uses
+// it to send a large payload straight from the caller, without a copy.
+// Otherwise it behaves as Write.
+func (c *conn) WriteNow(b []byte) (int, error) {
+	if isClosed(c.done) {
+		return 0, c.opError("write", net.ErrClosed)
+	}
+	if isClosed(c.writeDeadline.wait()) {
+		return 0, c.opError("write", os.ErrDeadlineExceeded)
+	}
+	select {
+	case c.wrmu <- struct{}{}:
+	default:
+		return 0, nil
+	}
+	defer func() { <-c.wrmu }()
+	n, err := c.writeLocked(b, nil, false)
+	if err != nil {
+		err = c.opError("write", err)
+	}
+	return n, err
+}
+
 func (c *conn) write(b []byte) (int, error) {
 	if isClosed(c.done) {
 		return 0, net.ErrClosed
@@ -144,7 +170,12 @@ func (c *conn) write(b []byte) (int, error) {
 		return 0, os.ErrDeadlineExceeded
 	}
 	defer func() { <-c.wrmu }()
+	return c.writeLocked(b, dl, true)
+}
 
+// writeLocked writes b, with wrmu held: all of it, waiting for room (until
+// dl), if wait is set, else what there is room for now.
+func (c *conn) writeLocked(b []byte, dl <-chan struct{}, wait bool) (int, error) {
 	p := c.out
 	n := 0
 	for {
@@ -165,6 +196,10 @@ func (c *conn) write(b []byte) (int, error) {
 			return 0, nil
 		}
 		free := p.limit - p.size
+		if free == 0 && !wait {
+			p.unlock()
+			return n, nil
+		}
 		if free == 0 {
 			// Full, also while the link is silent: the held bytes count,
 			// as unacknowledged ones fill a TCP send buffer.

@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/nettest"
 
+	"github.com/peerkit/peerkit/transport"
 	"github.com/peerkit/peerkit/transport/memory"
 )
 
@@ -236,4 +237,49 @@ func TestWritesAllocateNothingInSteadyState(t *testing.T) {
 			t.Errorf("%d-byte writes: %.1f allocations per write and read, want none", size, allocs)
 		}
 	}
+}
+
+// WriteNow writes what the buffer has room for and returns at once: all
+// of a write that fits, part of one that does not, nothing into a full
+// buffer or while a Write waits for room; and the errors of a closed conn.
+func TestWriteNow(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(1000))
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, s := connect(t, nw, l, "a:1")
+		nwr, ok := c.(transport.NowWriter)
+		if !ok {
+			t.Fatalf("a memory conn (%T) is not a transport.NowWriter", c)
+		}
+		data := bytes.Repeat([]byte("0123456789"), 150)
+		for _, step := range []struct{ len, want int }{{600, 600}, {600, 400}, {10, 0}} {
+			if n, err := nwr.WriteNow(data[:step.len]); n != step.want || err != nil {
+				t.Fatalf("WriteNow of %d bytes: %d, %v; want %d, nil", step.len, n, err, step.want)
+			}
+		}
+		wrote := make(chan error, 1)
+		go func() { // waits for room, holding the write side
+			_, err := c.Write(data[:300])
+			wrote <- err
+		}()
+		synctest.Wait()
+		if n, err := nwr.WriteNow(data[:10]); n != 0 || err != nil {
+			t.Fatalf("WriteNow while a Write waits: %d, %v; want 0, nil", n, err)
+		}
+		got := make([]byte, 1300)
+		if _, err := io.ReadFull(s, got); err != nil {
+			t.Fatal(err)
+		}
+		if err := <-wrote; err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, append(data[:1000:1000], data[:300]...)) {
+			t.Fatal("the bytes written now and by Write arrived wrong")
+		}
+		c.Close()
+		if _, err := nwr.WriteNow(data[:1]); !errors.Is(err, net.ErrClosed) {
+			t.Fatalf("WriteNow on a closed conn: %v, want net.ErrClosed", err)
+		}
+	})
 }

@@ -1,0 +1,97 @@
+package cluster
+
+import (
+	"net"
+
+	"github.com/peerkit/peerkit/internal/wire"
+	"github.com/peerkit/peerkit/transport"
+)
+
+// Direct sends: a large payload written by Send itself, without a copy.
+//
+// Send must copy a payload it queues, since the caller may reuse it once
+// Send returns; for a large payload that copy is most of what a message
+// costs beyond the transport. When the link's writer is idle and nothing
+// waits in the queue, Send instead writes the frame to the conn itself,
+// with a write that does not wait: if the conn takes all of it, there is
+// nothing to copy and no handoff. What the conn does not take at once is
+// copied, as before, and queued ahead of everything else, so Send never
+// waits on the network longer than a queued send would, and the frames
+// stay in order.
+
+// directMin is the smallest payload Send writes directly. Smaller ones
+// are copied into the queue, where a burst of them goes out in one write.
+const directMin = linkBufferSize
+
+// nowWriter writes as much of a frame's header and payload as the conn
+// takes without waiting and returns how many bytes it wrote. An error
+// means the conn is broken.
+type nowWriter interface {
+	writeNow(hdr, payload []byte) (int, error)
+}
+
+// newNowWriter returns the conn's nowWriter, or nil if it has none.
+func newNowWriter(c net.Conn) nowWriter {
+	if nw, ok := c.(transport.NowWriter); ok {
+		return connNowWriter{nw}
+	}
+	return newSyscallNowWriter(c)
+}
+
+// connNowWriter is a transport.NowWriter (the memory transport's conns).
+type connNowWriter struct{ c transport.NowWriter }
+
+func (w connNowWriter) writeNow(hdr, payload []byte) (int, error) {
+	n, err := w.c.WriteNow(hdr)
+	if err != nil || n < len(hdr) {
+		return n, err
+	}
+	k, err := w.c.WriteNow(payload)
+	return n + k, err
+}
+
+// sendDirect writes a data frame of payload straight to the conn if the
+// link allows it now (see above). It reports false if it wrote nothing:
+// the caller then queues the payload as usual.
+func (l *link) sendDirect(payload []byte) bool {
+	if l.now == nil || !l.direct.Load() || !l.wmu.TryLock() {
+		return false
+	}
+	defer l.wmu.Unlock()
+	// The writer takes batches only with wmu held: while we hold it,
+	// nothing queued can be in its hands, and what is queued now comes
+	// after this frame.
+	if !l.direct.Load() || !l.queue.idle() {
+		return false
+	}
+	var h [wire.FrameHeaderLen]byte
+	hdr := wire.AppendFrameHeader(h[:0], wire.FrameData, len(payload))
+	n, err := l.now.writeNow(hdr, payload)
+	if n <= 0 {
+		// Nothing written: queue it. A broken conn fails the writer too.
+		return false
+	}
+	l.stats.msgsOut.Add(1)
+	l.stats.bytesOut.Add(uint64(len(payload)))
+	if err != nil { // part of a frame went out: the stream is broken
+		l.cfg.owner.countDropped(l, 1)
+		l.shutdown(err)
+		return true
+	}
+	total := len(hdr) + len(payload)
+	if n == total {
+		return true
+	}
+	// The conn took part of the frame: the rest goes first, by the writer.
+	rest := newPayloadSize(total - n)
+	k := 0
+	if n < len(hdr) {
+		k = copy(rest.b, hdr[n:])
+	}
+	copy(rest.b[k:], payload[max(n-len(hdr), 0):])
+	if !l.queue.pushFront(outFrame{data: rest, cont: true}) {
+		rest.release() // the writer has stopped; the link is down
+		l.cfg.owner.countDropped(l, 1)
+	}
+	return true
+}

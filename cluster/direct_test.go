@@ -1,0 +1,268 @@
+package cluster
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/peerkit/peerkit/transport/memory"
+)
+
+// countingNowWriter counts a link's direct writes by outcome.
+type countingNowWriter struct {
+	nowWriter
+	whole, partial, none atomic.Int64
+}
+
+func (c *countingNowWriter) writeNow(hdr, payload []byte) (int, error) {
+	n, err := c.nowWriter.writeNow(hdr, payload)
+	switch {
+	case n == len(hdr)+len(payload):
+		c.whole.Add(1)
+	case n > 0:
+		c.partial.Add(1)
+	default:
+		c.none.Add(1)
+	}
+	return n, err
+}
+
+// countDirect wraps the direct writes of from's link to addr, before any
+// Send uses them.
+func countDirect(t *testing.T, from *Node, addr string) (*link, *countingNowWriter) {
+	t.Helper()
+	l := remoteAt(t, from, addr).p.link.Load()
+	if l == nil || l.now == nil {
+		t.Fatalf("the link to %s has no direct writes (conn %T)", addr, l.conn)
+	}
+	c := &countingNowWriter{nowWriter: l.now}
+	l.now = c
+	return l, c
+}
+
+// A large payload sent on an idle link is written by Send itself, whole:
+// nothing is queued, so nothing was copied. While the writer is busy (it
+// holds wmu), Send queues instead. (That it queues while frames wait is
+// sendQueue.idle's, tested with the queue.)
+func TestDirectSendOnIdleLink(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		var h handlerLog
+		recv := newMemNode(t, nw, "recv:1", WithHandler(h.handle))
+		send := newMemNode(t, nw, "send:1")
+		if err := send.Add(recv.AdvertiseAddr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		l, c := countDirect(t, send, "recv:1")
+
+		p := numbered(0, 64<<10)
+		if !l.sendDirect(p) {
+			t.Fatal("a large payload on an idle link was not written directly")
+		}
+		if !l.queue.idle() || c.whole.Load() != 1 {
+			t.Fatalf("direct send: queue idle %v, whole writes %d", l.queue.idle(), c.whole.Load())
+		}
+		clear(p) // written already: the receiver must still see it whole
+
+		l.wmu.Lock() // the writer is writing a burst
+		busy := l.sendDirect(numbered(1, 64<<10))
+		l.wmu.Unlock()
+		if busy {
+			t.Fatal("a direct send wrote while the writer held the conn")
+		}
+		if err := send.Send(remoteAt(t, send, "recv:1"), numbered(1, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := send.Send(remoteAt(t, send, "recv:1"), numbered(2, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if got := h.count("send:1"); got != 3 || len(h.bad) != 0 {
+			t.Fatalf("handled %d of 3 messages, %d garbled", got, len(h.bad))
+		}
+		for i, n := range h.seen["send:1"] {
+			if n != uint32(i) {
+				t.Fatalf("message %d arrived as number %d", i, n)
+			}
+		}
+	})
+}
+
+// When the conn takes only part of a frame, Send queues the rest ahead of
+// everything, and the frames arrive whole and in order.
+func TestDirectSendPartialWrite(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw, err := memory.New(memory.WithBufferSize(100 << 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nw.Close()
+		var h handlerLog
+		release := make(chan struct{})
+		var once sync.Once
+		recv := newMemNode(t, nw, "recv:1", WithNetworkTimeout(time.Hour), WithHandler(func(m *Message) {
+			once.Do(func() { <-release }) // the first message holds the reader
+			h.handle(m)
+		}))
+		send := newMemNode(t, nw, "send:1", WithNetworkTimeout(time.Hour))
+		if err := send.Add(recv.AdvertiseAddr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		l, c := countDirect(t, send, "recv:1")
+		to := remoteAt(t, send, "recv:1")
+
+		if err := send.Send(to, numbered(0, 100)); err != nil { // held by the handler
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		// The pipe holds 100 KiB: the first frame fits, the second only in part.
+		if !l.sendDirect(numbered(1, 64<<10)) || !l.sendDirect(numbered(2, 64<<10)) {
+			t.Fatal("direct sends into a pipe with room wrote nothing")
+		}
+		if c.whole.Load() != 1 || c.partial.Load() != 1 {
+			t.Fatalf("direct writes: %d whole, %d partial; want 1 and 1", c.whole.Load(), c.partial.Load())
+		}
+		if err := send.Send(to, numbered(3, 100)); err != nil {
+			t.Fatal(err)
+		}
+		if err := send.Send(to, numbered(4, 64<<10)); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		if l.queue.depth() == 0 {
+			t.Fatal("the rest of the partial frame was not queued")
+		}
+		close(release)
+		synctest.Wait()
+		if got := h.count("send:1"); got != 5 || len(h.bad) != 0 {
+			t.Fatalf("handled %d of 5 messages, %d garbled", got, len(h.bad))
+		}
+		for i, n := range h.seen["send:1"] {
+			if n != uint32(i) {
+				t.Fatalf("message %d arrived as number %d", i, n)
+			}
+		}
+		if st := send.Stats(); st.MessagesSent != 5 || st.Dropped != 0 {
+			t.Fatalf("stats: %d sent, %d dropped; want 5 and 0", st.MessagesSent, st.Dropped)
+		}
+	})
+}
+
+// Over TCP, with a receiver slow enough to fill the socket's buffers, the
+// direct writes meet full and partly full sockets; every message from
+// every sender still arrives whole and in order.
+func TestDirectSendOverTCP(t *testing.T) {
+	var h handlerLog
+	var handled atomic.Int64
+	recv := newTCPNode(t, WithHandler(func(m *Message) {
+		if handled.Add(1)%50 == 0 {
+			time.Sleep(2 * time.Millisecond) // let the sockets fill
+		}
+		h.handle(m)
+	}))
+	senders := []*Node{newTCPNode(t), newTCPNode(t)}
+	var counters []*countingNowWriter
+	for _, s := range senders {
+		if err := s.Add(recv.AdvertiseAddr()); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, 5*time.Second, func() bool { return len(s.Remotes()) == 1 }, func() string { return meshReport(senders) })
+		_, c := countDirect(t, s, recv.AdvertiseAddr())
+		counters = append(counters, c)
+	}
+	sizes := []int{100, directMin, 64 << 10, 300 << 10, 5000}
+	const n = 400
+	var wg sync.WaitGroup
+	for _, s := range senders {
+		wg.Go(func() {
+			to := remoteAt(t, s, recv.AdvertiseAddr())
+			for i := range uint32(n) {
+				if err := s.Send(to, numbered(i, sizes[int(i)%len(sizes)])); err != nil {
+					t.Errorf("Send %d: %v", i, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	eventually(t, 20*time.Second, func() bool {
+		return h.count(senders[0].AdvertiseAddr()) == n && h.count(senders[1].AdvertiseAddr()) == n
+	}, func() string {
+		return fmt.Sprintf("handled %d and %d of %d", h.count(senders[0].AdvertiseAddr()), h.count(senders[1].AdvertiseAddr()), n)
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.bad) > 0 {
+		t.Fatalf("%d payloads garbled", len(h.bad))
+	}
+	for from, seq := range h.seen {
+		for i, k := range seq {
+			if k != uint32(i) {
+				t.Fatalf("from %s: message %d arrived as number %d", from, i, k)
+			}
+		}
+	}
+	var whole, partial, none int64
+	for _, c := range counters {
+		whole, partial, none = whole+c.whole.Load(), partial+c.partial.Load(), none+c.none.Load()
+	}
+	t.Logf("direct writes: %d whole, %d partial, %d refused (socket full)", whole, partial, none)
+	if whole == 0 {
+		t.Fatal("no large payload was written directly")
+	}
+}
+
+// Over TCP, with a receiver that stops reading, direct writes fill the
+// socket until one goes out in part (or not at all); the rest follows
+// once the receiver reads again, and every message arrives whole and in
+// order.
+func TestDirectSendFillsTCPSocket(t *testing.T) {
+	var h handlerLog
+	release := make(chan struct{})
+	var once sync.Once
+	recv := newTCPNode(t, WithNetworkTimeout(time.Minute), WithHandler(func(m *Message) {
+		once.Do(func() { <-release })
+		h.handle(m)
+	}))
+	send := newTCPNode(t, WithNetworkTimeout(time.Minute))
+	if err := send.Add(recv.AdvertiseAddr()); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 5*time.Second, func() bool { return len(send.Remotes()) == 1 }, func() string { return meshReport([]*Node{send}) })
+	l, c := countDirect(t, send, recv.AdvertiseAddr())
+	to := remoteAt(t, send, recv.AdvertiseAddr())
+	if err := send.Send(to, numbered(0, 100)); err != nil {
+		t.Fatal(err)
+	}
+	sent := uint32(1)
+	for ; c.partial.Load()+c.none.Load() == 0 && sent < 400; sent++ {
+		eventually(t, 5*time.Second, l.queue.idle, func() string { return "the writer never went idle" })
+		if err := send.Send(to, numbered(sent, 300<<10)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if c.partial.Load()+c.none.Load() == 0 {
+		t.Fatalf("%d direct writes of 300 KiB into a socket nobody reads all went whole", c.whole.Load())
+	}
+	t.Logf("after %d whole direct writes: %d partial, %d refused", c.whole.Load(), c.partial.Load(), c.none.Load())
+	close(release)
+	eventually(t, 20*time.Second, func() bool { return h.count(send.AdvertiseAddr()) == int(sent) }, func() string {
+		return fmt.Sprintf("handled %d of %d", h.count(send.AdvertiseAddr()), sent)
+	})
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.bad) > 0 {
+		t.Fatalf("%d payloads garbled", len(h.bad))
+	}
+	for i, k := range h.seen[send.AdvertiseAddr()] {
+		if k != uint32(i) {
+			t.Fatalf("message %d arrived as number %d", i, k)
+		}
+	}
+}
