@@ -64,8 +64,7 @@ func (l *link) sendDirect(payload []byte) bool {
 	if !l.direct.Load() || !l.queue.idle() {
 		return false
 	}
-	var h [wire.FrameHeaderLen]byte
-	hdr := wire.AppendFrameHeader(h[:0], wire.FrameData, len(payload))
+	hdr := wire.AppendFrameHeader(l.directHdr[:0], wire.FrameData, len(payload))
 	n, err := l.now.writeNow(hdr, payload)
 	if n <= 0 {
 		// Nothing written: queue it. A broken conn fails the writer too.

@@ -73,10 +73,11 @@ type link struct {
 	// wmu is held by whoever writes to conn: the writer, for each burst,
 	// heartbeat or goodbye, or a sender writing a frame directly.
 	wmu        sync.Mutex
-	direct     atomic.Bool   // senders may write directly: the first view is out, no goodbye yet
-	now        nowWriter     // the conn's writes that do not wait; nil if it has none
-	done       chan struct{} // closed by shutdown
-	leaving    chan struct{} // closed by leave: say goodbye, then shut down
+	direct     atomic.Bool               // senders may write directly: the first view is out, no goodbye yet
+	now        nowWriter                 // the conn's writes that do not wait; nil if it has none
+	directHdr  [wire.FrameHeaderLen]byte // a direct send's frame header; wmu guards it
+	done       chan struct{}             // closed by shutdown
+	leaving    chan struct{}             // closed by leave: say goodbye, then shut down
 	readerDone chan struct{}
 	closeOnce  sync.Once
 	leaveOnce  sync.Once

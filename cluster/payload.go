@@ -61,8 +61,11 @@ func newPayloadSize(n int) *payload {
 }
 
 // release drops one reference; the last one recycles the buffer. Nothing
-// may read p.b after its release.
+// may read p.b after its release. A nil p holds nothing to release.
 func (p *payload) release() {
+	if p == nil {
+		return
+	}
 	if p.refs.Add(-1) == 0 && p.class >= 0 {
 		payloadPools[p.class].Put(p)
 	}

@@ -270,14 +270,14 @@ func TestFrameReader(t *testing.T) {
 				t.Fatalf("frame %d: header %v %d %v, want a data frame of %d", i, typ, n, err, len(want))
 			}
 			fr.discard(wire.FrameHeaderLen)
-			got, release, err := fr.body(n, own)
+			got, held, err := fr.body(n, own)
 			if err != nil {
 				t.Fatalf("frame %d body: %v", i, err)
 			}
 			if !bytes.Equal(got, want) {
 				t.Fatalf("frame %d (%d bytes, own=%v) garbled", i, n, own)
 			}
-			release()
+			held.release()
 		}
 		if err := fr.fill(1); err != io.EOF {
 			t.Fatalf("after the last frame: %v, want io.EOF", err)
@@ -357,10 +357,10 @@ func TestFrameReaderStreamsThroughLargeBuffer(t *testing.T) {
 			t.Fatalf("frame %d: %v", i, err)
 		}
 		fr.discard(wire.FrameHeaderLen)
-		if _, release, err := fr.body(64, false); err != nil {
+		if _, held, err := fr.body(64, false); err != nil {
 			t.Fatalf("frame %d: %v", i, err)
 		} else {
-			release()
+			held.release()
 		}
 	}
 	// 1.38 MB: about 85 reads of 16 KiB; 2700 of 512 B.

@@ -53,14 +53,14 @@ func (l *link) readLoop() {
 				return
 			}
 		case wire.FrameControl:
-			body, release, err := fr.body(size, false)
+			body, held, err := fr.body(size, false)
 			if err != nil {
 				l.shutdown(readError(err))
 				return
 			}
 			var c wire.Control
 			err = wire.DecodeControl(dec, &chunk, body, &c)
-			release()
+			held.release()
 			if err != nil {
 				l.shutdown(&protocolError{"decoding control message", err})
 				return
@@ -79,7 +79,7 @@ func (l *link) readLoop() {
 // is not judged meanwhile). It reports false if the link is done.
 func (l *link) deliver(fr *frameReader, size int) bool {
 	h := l.cfg.handler
-	body, release, err := fr.body(size, h == nil)
+	body, held, err := fr.body(size, h == nil)
 	if err != nil {
 		l.shutdown(readError(err))
 		return false
@@ -92,7 +92,7 @@ func (l *link) deliver(fr *frameReader, size int) bool {
 		l.msg.Payload = body
 		h(&l.msg)
 		l.msg.Payload = nil
-		release()
+		held.release()
 		return true
 	}
 	m := &Message{From: l.msg.From, Payload: body}
@@ -206,13 +206,14 @@ func (fr *frameReader) prepare(need int) {
 	}
 }
 
-// body returns the next size bytes and a function that releases them. It
-// returns them without a copy, valid until release and the next read, if
+// body returns the next size bytes and the pooled buffer holding them, if
+// they are in one (nil otherwise; release it once done with them). It
+// returns them without a copy, valid until that release and the next read, if
 // they fit in the buffer and own is false; if own is true the bytes are
 // a new slice that belongs to the caller. A body larger than the small
 // buffer, arriving while data does not stream (a peer list, say), is read
 // into a buffer of its size rather than making the link take a large one.
-func (fr *frameReader) body(size int, own bool) (b []byte, release func(), err error) {
+func (fr *frameReader) body(size int, own bool) (b []byte, held *payload, err error) {
 	if size <= fr.w-fr.r || size <= len(fr.small) || size <= linkBufferSize && fr.busy {
 		if err := fr.fill(size); err != nil {
 			return nil, nil, err
@@ -224,26 +225,22 @@ func (fr *frameReader) body(size int, own bool) (b []byte, release func(), err e
 			// empty payload stays a non-nil empty slice.)
 			b = append([]byte{}, b...)
 		}
-		return b, noRelease, nil
+		return b, nil, nil
 	}
-	var p *payload
 	if own {
 		b = make([]byte, size)
-		release = noRelease
 	} else {
-		p = newPayloadSize(size)
-		b, release = p.b, p.release
+		held = newPayloadSize(size)
+		b = held.b
 	}
 	k := copy(b, fr.buf[fr.r:fr.w])
 	fr.r += k
 	if _, err := io.ReadFull(fr.src, b[k:]); err != nil {
-		release()
+		held.release()
 		return nil, nil, err
 	}
-	return b, release, nil
+	return b, held, nil
 }
-
-func noRelease() {}
 
 // release gives the large buffer back, once the reader has stopped.
 func (fr *frameReader) release() {
