@@ -18,8 +18,11 @@ func BenchmarkThroughput(b *testing.B) {
 	for _, name := range append(bench.Transports(), bench.References()...) {
 		b.Run("transport="+name, func(b *testing.B) {
 			layers := []string{"cluster", "handler", "raw"}
-			if bench.IsReference(name) {
+			switch {
+			case bench.IsReference(name):
 				layers = []string{"raw"}
+			case name == bench.TCP || name == bench.Memory:
+				layers = append(layers, "copy") // the Inbox's floor
 			}
 			pairs := map[string]*bench.Pair{}
 			for _, layer := range layers {
@@ -53,6 +56,8 @@ func newPair(name, layer string) (*bench.Pair, error) {
 		return bench.RawPair(name)
 	case "handler":
 		return bench.HandlerPair(name)
+	case "copy":
+		return bench.CopyingHandlerPair(name)
 	}
 	return bench.ClusterPair(name)
 }

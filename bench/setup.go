@@ -266,6 +266,33 @@ func HandlerPair(name string, opts ...cluster.Option) (*Pair, error) {
 	return p, nil
 }
 
+// copyEnd is a handlerEnd whose handler copies each payload into a slice
+// of its own, as a receiver that keeps its messages must: the least an
+// Inbox, whose messages belong to the application, can cost.
+type copyEnd struct {
+	handlerEnd
+	kept []byte
+}
+
+func (e *copyEnd) handle(m *cluster.Message) {
+	e.kept = append([]byte(nil), m.Payload...)
+	e.handlerEnd.handle(m)
+}
+
+// CopyingHandlerPair is HandlerPair with a handler that copies every
+// payload into a new slice, as a receiver that keeps its messages does.
+// It serves Throughput only.
+func CopyingHandlerPair(name string, opts ...cluster.Option) (*Pair, error) {
+	h := &copyEnd{handlerEnd: handlerEnd{ends: make(chan struct{}, 1)}}
+	p, err := ClusterPair(name, append(opts, cluster.WithHandler(h.handle))...)
+	if err != nil {
+		return nil, err
+	}
+	h.clusterEnd = *p.B.(*clusterEnd)
+	p.B = h
+	return p, nil
+}
+
 // WaitMesh waits until every node has a link to every other one.
 func WaitMesh(timeout time.Duration, nodes ...*cluster.Node) error {
 	deadline := time.Now().Add(timeout)

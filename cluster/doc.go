@@ -81,7 +81,8 @@
 // dial.go (outgoing) or handshake.go (both sides' bytes: hellos, proofs,
 // verdicts), and reports the result. link.go, reader.go and writer.go are
 // one live connection: a send queue (queue.go; small payloads wait in it
-// as whole frames), a reader and a writer, which know only their
+// as whole frames), a reader and a writer (direct.go: a large payload
+// written by Send itself while the writer is idle), which know only their
 // linkConfig and tell their owner (the node) what happens through the
 // linkOwner interface. At the bottom, without I/O: table.go
 // and rules.go (the membership table and its rules, as events in and

@@ -34,6 +34,8 @@
 // then io.EOF, and Write fails with ErrBrokenPipe. A reset conn fails with
 // ErrConnReset on both sides. Errors are *net.OpError values; timeouts
 // satisfy net.Error with Timeout() true and match os.ErrDeadlineExceeded.
+// Conns are also transport.NowWriters: WriteNow writes what the buffer
+// has room for and never waits, as one write to a non-blocking socket.
 //
 // # Addresses and faults
 //

@@ -141,6 +141,7 @@ type tput struct {
 	transport             string
 	size                  int
 	cluster, handler, raw bench.Rate // medians; cluster and handler are zero for references
+	copied                bench.Rate // a handler that copies each payload (tcp and memory only)
 	err                   string
 }
 
@@ -348,6 +349,9 @@ func deathCases(transports []string) [][2]string {
 // both alike.
 func measurePairs(c *config, r *results, p *progress, t string) {
 	layers := []string{"cluster", "handler", "raw"}
+	if t == bench.TCP || t == bench.Memory {
+		layers = append(layers, "copy") // the Inbox's floor, where it has targets
+	}
 	if bench.IsReference(t) {
 		layers = []string{"raw"}
 		if !bench.RefAvailable(t) {
@@ -365,6 +369,8 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 			pr, err = bench.RawPair(t)
 		case "handler":
 			pr, err = bench.HandlerPair(t)
+		case "copy":
+			pr, err = bench.CopyingHandlerPair(t)
 		default:
 			pr, err = bench.ClusterPair(t)
 		}
@@ -399,6 +405,7 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 			res.cluster = medianRate(rates["cluster"])
 			res.handler = medianRate(rates["handler"])
 			res.raw = medianRate(rates["raw"])
+			res.copied = medianRate(rates["copy"])
 			r.tputs = append(r.tputs, res)
 		}
 	}
@@ -412,7 +419,7 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 				continue
 			}
 			for _, l := range layers {
-				if l == "handler" {
+				if l == "handler" || l == "copy" {
 					continue // a handler's pair serves throughput only
 				}
 				ds, err := bench.RoundTripsFor(pairs[l], 64, c.duration)
@@ -460,6 +467,9 @@ func ratio(t tput) float64 { return rateRatio(t.cluster, t.raw) }
 
 // handlerRatio is the handler's throughput over raw's.
 func handlerRatio(t tput) float64 { return rateRatio(t.handler, t.raw) }
+
+// copyRatio is the copying handler's throughput over raw's.
+func copyRatio(t tput) float64 { return rateRatio(t.copied, t.raw) }
 
 func rateRatio(a, raw bench.Rate) float64 {
 	if raw.Msgs == 0 || a.Msgs == 0 {

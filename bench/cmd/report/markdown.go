@@ -69,8 +69,8 @@ func markdown(r *results, svg string) string {
 	w("# peerkit benchmark report\n\n")
 	w("Made by `%s` on %s, %s, in %v. ",
 		strings.Join(append([]string{"go run ./bench/cmd/report"}, os.Args[1:]...), " "), time.Now().UTC().Format("2006-01-02"), env(), r.took.Round(time.Second))
-	w("Each run lasts %v; %d rounds, cluster, handler and raw alternating in the same process, and the median round is kept. ", c.duration, c.rounds)
-	w("*cluster* is `Node.Send` → `Inbox` between two nodes; *handler* is `Node.Send` → a `WithHandler` function, called on the link's reader with the payload lent from the read buffer; *raw* is the same transport's conns used directly with a 4-byte length prefix and the same 16 KiB bufio buffers, flushed when the sender runs dry. ")
+	w("Each run lasts %v; %d rounds, cluster, handler, copy and raw alternating in the same process, and the median round is kept. ", c.duration, c.rounds)
+	w("*cluster* is `Node.Send` → `Inbox` between two nodes; *handler* is `Node.Send` → a `WithHandler` function, called on the link's reader with the payload lent from the read buffer; *copy* (tcp and memory) is a handler that copies each payload into a new slice, as a receiver that keeps its messages must: the Inbox's messages belong to the application, so that allocation, and the garbage collection it brings, is the least the Inbox can cost; *raw* is the same transport's conns used directly with a 4-byte length prefix and the same 16 KiB bufio buffers, flushed when the sender runs dry. ")
 	w("The ratio cluster/raw is what the cluster layer costs. `ref-*` rows use the underlying library directly (net, crypto/tls, yamux, quic-go, net.Pipe). Loopback, shared machine: expect ±20%% between runs.\n\n")
 
 	var checks []string
@@ -80,11 +80,11 @@ func markdown(r *results, svg string) string {
 
 	if len(r.tputs) > 0 {
 		w("## One-way throughput\n\n![throughput ratio to raw](%s)\n\n", svg)
-		w("| transport | size | cluster msgs/s | cluster MB/s | handler msgs/s | raw msgs/s | raw MB/s | ratio | target | handler ratio | target |\n")
-		w("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|\n")
+		w("| transport | size | cluster msgs/s | cluster MB/s | handler msgs/s | raw msgs/s | raw MB/s | ratio | target | handler ratio | target | copy ratio |\n")
+		w("|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---|---:|\n")
 		for _, t := range r.tputs {
 			if t.err != "" && t.raw.Msgs == 0 {
-				w("| %s | %s | error: %s | | | | | | | | |\n", t.transport, bench.SizeName(t.size), t.err)
+				w("| %s | %s | error: %s | | | | | | | | | |\n", t.transport, bench.SizeName(t.size), t.err)
 				continue
 			}
 			cm, cb, hm, rat, tg, hrat, htg := "–", "–", "–", "–", "", "–", ""
@@ -105,8 +105,12 @@ func markdown(r *results, svg string) string {
 					check(ok, "%s %s handler throughput ratio %.2f ≥ %.2f", t.transport, bench.SizeName(t.size), handlerRatio(t), g)
 				}
 			}
-			w("| %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s |\n", t.transport, bench.SizeName(t.size), cm, cb, hm,
-				num(t.raw.MsgsPerSec()), t.raw.MBPerSec(), rat, tg, hrat, htg)
+			crat := "–"
+			if t.copied.Msgs > 0 {
+				crat = fmt.Sprintf("%.2f", copyRatio(t))
+			}
+			w("| %s | %s | %s | %s | %s | %s | %.1f | %s | %s | %s | %s | %s |\n", t.transport, bench.SizeName(t.size), cm, cb, hm,
+				num(t.raw.MsgsPerSec()), t.raw.MBPerSec(), rat, tg, hrat, htg, crat)
 		}
 		w("\n")
 		memoryNearTCP(r, check)
