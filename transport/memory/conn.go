@@ -80,7 +80,7 @@ func (c *conn) read(b []byte) (int, error) {
 			p.unlock()
 			return 0, nil
 		}
-		n, due := p.popLocked(b, time.Now())
+		n, due := p.popLocked(b)
 		if n > 0 {
 			p.unlock()
 			return n, nil

@@ -110,8 +110,9 @@ func (p *pipe) broadcastLocked() {
 }
 
 // pushLocked appends a copy of b, due at at (or after the previous chunk,
-// whichever is later, so that jitter never reorders bytes). While the pipe
-// is holding, the chunk is held instead and at is ignored.
+// whichever is later, so that jitter never reorders bytes; the zero at is
+// at once). While the pipe is holding, the chunk is held instead and at is
+// ignored.
 func (p *pipe) pushLocked(b []byte, at time.Time) {
 	c := newChunk(b)
 	if p.holding {
@@ -135,21 +136,29 @@ func (p *pipe) pushLocked(b []byte, at time.Time) {
 	p.broadcastLocked()
 }
 
-// popLocked copies into b the bytes due at now, and returns how many. The
+// popLocked copies into b the bytes due now, and returns how many. The
 // second result is the time at which the first chunk is due if none is due
-// yet (zero if the queue is empty or its first chunk is held).
-func (p *pipe) popLocked(b []byte, now time.Time) (int, time.Time) {
+// yet (zero if the queue is empty or its first chunk is held). The clock
+// is read only for a chunk with a delivery time: on a network without
+// faults, none has one.
+func (p *pipe) popLocked(b []byte) (int, time.Time) {
 	n := 0
+	var now time.Time
 	for n < len(b) && len(p.q) > 0 {
 		head := &p.q[0]
 		if head.held {
 			break
 		}
-		if head.at.After(now) {
-			if n == 0 {
-				return 0, head.at
+		if !head.at.IsZero() {
+			if now.IsZero() {
+				now = time.Now()
 			}
-			break
+			if head.at.After(now) {
+				if n == 0 {
+					return 0, head.at
+				}
+				break
+			}
 		}
 		k := copy(b[n:], head.b)
 		n += k

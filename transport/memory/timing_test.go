@@ -220,3 +220,32 @@ func TestHeldJitterSeeded(t *testing.T) {
 		}
 	}
 }
+
+// Bytes written after the last fault is lifted are due at once (a
+// network without faults does not read the clock for them), yet never
+// before bytes written earlier under latency: order holds.
+func TestLatencyLiftedKeepsOrder(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		lb := listen(t, nw, "b:1")
+		ab, ba := connect(t, nw, lb, "a:1")
+		nw.SetLatency(10*time.Millisecond, 0)
+		start := time.Now()
+		ab.Write([]byte("late"))
+		nw.SetLatency(0, 0)
+		ab.Write([]byte("next"))
+		buf := make([]byte, 8)
+		if _, err := io.ReadFull(ba, buf); err != nil {
+			t.Fatal(err)
+		}
+		if string(buf) != "latenext" || time.Since(start) != 10*time.Millisecond {
+			t.Fatalf("read %q after %v, want \"latenext\" after 10ms", buf, time.Since(start))
+		}
+		start = time.Now()
+		ab.Write([]byte("now!"))
+		if _, err := io.ReadFull(ba, buf[:4]); err != nil || time.Since(start) != 0 {
+			t.Fatalf("without faults, bytes took %v (%v)", time.Since(start), err)
+		}
+	})
+}
