@@ -28,7 +28,8 @@
 //     Messages still queued for a remote that is removed are dropped and
 //     counted, never delivered late over a new link: every message Send or
 //     Broadcast accepted is either written or counted in Stats().Dropped.
-//   - Send copies the payload before it returns; the caller may reuse it.
+//   - Send copies the payload, or writes it to the conn, before it
+//     returns; the caller may reuse it.
 //   - Backpressure: each remote has a bounded send queue (WithSendQueueSize).
 //     Send waits while it is full, until its context or the network timeout
 //     ends, then returns an error. Broadcast never lets one slow remote delay

@@ -7,7 +7,8 @@ import (
 // Sending: to one remote, or to all of them.
 
 // Send queues payload for the remote and returns; the payload is copied
-// first, so the caller may reuse it. If the remote's send queue is full,
+// first (or, if it is large and the link's writer is idle, written to the
+// conn at once), so the caller may reuse it. If the remote's send queue is full,
 // Send waits up to the network timeout, then returns ErrSendTimeout. Send
 // to a remote that is not connected returns ErrUnknownRemote.
 func (n *Node) Send(to Remote, payload []byte) error {
