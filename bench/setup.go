@@ -257,12 +257,18 @@ func (e *handlerEnd) Recv() (int, error) {
 // returns only the empty payloads that end runs.
 func HandlerPair(name string, opts ...cluster.Option) (*Pair, error) {
 	h := &handlerEnd{ends: make(chan struct{}, 1)}
-	p, err := ClusterPair(name, append(opts, cluster.WithHandler(h.handle))...)
+	return withHandler(name, h, h.handle, opts)
+}
+
+// withHandler is ClusterPair with handle as B's handler, and end, which
+// its Throughput runs end through, as B.
+func withHandler(name string, end *handlerEnd, handle func(*cluster.Message), opts []cluster.Option) (*Pair, error) {
+	p, err := ClusterPair(name, append(opts, cluster.WithHandler(handle))...)
 	if err != nil {
 		return nil, err
 	}
-	h.clusterEnd = *p.B.(*clusterEnd)
-	p.B = h
+	end.clusterEnd = *p.B.(*clusterEnd)
+	p.B = end
 	return p, nil
 }
 
@@ -284,13 +290,7 @@ func (e *copyEnd) handle(m *cluster.Message) {
 // It serves Throughput only.
 func CopyingHandlerPair(name string, opts ...cluster.Option) (*Pair, error) {
 	h := &copyEnd{handlerEnd: handlerEnd{ends: make(chan struct{}, 1)}}
-	p, err := ClusterPair(name, append(opts, cluster.WithHandler(h.handle))...)
-	if err != nil {
-		return nil, err
-	}
-	h.clusterEnd = *p.B.(*clusterEnd)
-	p.B = h
-	return p, nil
+	return withHandler(name, &h.handlerEnd, h.handle, opts)
 }
 
 // WaitMesh waits until every node has a link to every other one.

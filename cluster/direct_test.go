@@ -30,6 +30,22 @@ func (c *countingNowWriter) writeNow(hdr, payload []byte) (int, error) {
 	return n, err
 }
 
+// inOrder checks that the handler saw want messages from from, whole and
+// numbered in order, and none garbled.
+func (h *handlerLog) inOrder(t *testing.T, from string, want int) {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.bad) > 0 || len(h.seen[from]) != want {
+		t.Fatalf("from %s: handled %d of %d messages, %d garbled", from, len(h.seen[from]), want, len(h.bad))
+	}
+	for i, k := range h.seen[from] {
+		if k != uint32(i) {
+			t.Fatalf("from %s: message %d arrived as number %d", from, i, k)
+		}
+	}
+}
+
 // knows reports whether n has a remote at addr.
 func knows(n *Node, addr string) bool {
 	for _, r := range n.Remotes() {
@@ -92,14 +108,7 @@ func TestDirectSendOnIdleLink(t *testing.T) {
 			t.Fatal(err)
 		}
 		synctest.Wait()
-		if got := h.count("send:1"); got != 3 || len(h.bad) != 0 {
-			t.Fatalf("handled %d of 3 messages, %d garbled", got, len(h.bad))
-		}
-		for i, n := range h.seen["send:1"] {
-			if n != uint32(i) {
-				t.Fatalf("message %d arrived as number %d", i, n)
-			}
-		}
+		h.inOrder(t, "send:1", 3)
 	})
 }
 
@@ -150,14 +159,7 @@ func TestDirectSendPartialWrite(t *testing.T) {
 		}
 		close(release)
 		synctest.Wait()
-		if got := h.count("send:1"); got != 5 || len(h.bad) != 0 {
-			t.Fatalf("handled %d of 5 messages, %d garbled", got, len(h.bad))
-		}
-		for i, n := range h.seen["send:1"] {
-			if n != uint32(i) {
-				t.Fatalf("message %d arrived as number %d", i, n)
-			}
-		}
+		h.inOrder(t, "send:1", 5)
 		if st := send.Stats(); st.MessagesSent != 5 || st.Dropped != 0 {
 			t.Fatalf("stats: %d sent, %d dropped; want 5 and 0", st.MessagesSent, st.Dropped)
 		}
@@ -206,17 +208,8 @@ func TestDirectSendOverTCP(t *testing.T) {
 	}, func() string {
 		return fmt.Sprintf("handled %d and %d of %d", h.count(senders[0].AdvertiseAddr()), h.count(senders[1].AdvertiseAddr()), n)
 	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.bad) > 0 {
-		t.Fatalf("%d payloads garbled", len(h.bad))
-	}
-	for from, seq := range h.seen {
-		for i, k := range seq {
-			if k != uint32(i) {
-				t.Fatalf("from %s: message %d arrived as number %d", from, i, k)
-			}
-		}
+	for _, s := range senders {
+		h.inOrder(t, s.AdvertiseAddr(), n)
 	}
 	var whole, partial, none int64
 	for _, c := range counters {
@@ -265,14 +258,5 @@ func TestDirectSendFillsTCPSocket(t *testing.T) {
 	eventually(t, 20*time.Second, func() bool { return h.count(send.AdvertiseAddr()) == int(sent) }, func() string {
 		return fmt.Sprintf("handled %d of %d", h.count(send.AdvertiseAddr()), sent)
 	})
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.bad) > 0 {
-		t.Fatalf("%d payloads garbled", len(h.bad))
-	}
-	for i, k := range h.seen[send.AdvertiseAddr()] {
-		if k != uint32(i) {
-			t.Fatalf("message %d arrived as number %d", i, k)
-		}
-	}
+	h.inOrder(t, send.AdvertiseAddr(), int(sent))
 }
