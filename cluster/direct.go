@@ -52,45 +52,68 @@ func (w connNowWriter) writeNow(hdr, payload []byte) (int, error) {
 
 // sendDirect writes a data frame of payload straight to the conn if the
 // link allows it now (see above). It reports false if it wrote nothing:
-// the caller then queues the payload as usual.
+// the caller then queues the payload as usual. A message is counted as
+// sent once all of its frame is written (here, or its rest by the
+// writer), or as dropped if the link goes down first: once either way.
 func (l *link) sendDirect(payload []byte) bool {
-	if l.now == nil || !l.direct.Load() || !l.wmu.TryLock() {
+	if l.now == nil || !l.direct.Load() {
 		return false
 	}
-	defer l.wmu.Unlock()
+	select {
+	case <-l.leaving: // Send refuses, as it does with the queue
+		return false
+	default:
+	}
+	if !l.wmu.tryLock() {
+		return false
+	}
+	sent, dropped, broken := l.writeDirect(payload)
+	l.wmu.unlock()
+	// The owner hears of it with no lock of the link held.
+	if dropped {
+		l.cfg.owner.countDropped(l, 1)
+	}
+	if broken != nil {
+		l.shutdown(broken)
+	}
+	return sent
+}
+
+// writeDirect is sendDirect's part with wmu held. sent is false if it
+// wrote nothing; dropped, if the message will never be whole on the
+// wire; broken, the error of a conn that took part of a frame and failed.
+func (l *link) writeDirect(payload []byte) (sent, dropped bool, broken error) {
 	// The writer takes batches only with wmu held: while we hold it,
 	// nothing queued can be in its hands, and what is queued now comes
 	// after this frame.
 	if !l.direct.Load() || !l.queue.idle() {
-		return false
+		return false, false, nil
 	}
 	hdr := wire.AppendFrameHeader(l.directHdr[:0], wire.FrameData, len(payload))
 	n, err := l.now.writeNow(hdr, payload)
-	if n <= 0 {
+	switch total := len(hdr) + len(payload); {
+	case n <= 0:
 		// Nothing written: queue it. A broken conn fails the writer too.
-		return false
+		return false, false, nil
+	case err != nil: // part of a frame went out: the stream is broken
+		return true, true, err
+	case n == total:
+		l.stats.msgsOut.Add(1)
+		l.stats.bytesOut.Add(uint64(len(payload)))
+		return true, false, nil
+	default:
+		// The conn took part of the frame: the rest goes first, by the
+		// writer, which counts the message once it is written.
+		rest := newPayloadSize(total - n)
+		k := 0
+		if n < len(hdr) {
+			k = copy(rest.b, hdr[n:])
+		}
+		copy(rest.b[k:], payload[max(n-len(hdr), 0):])
+		if !l.queue.pushFront(outFrame{data: rest, cont: true, size: len(payload)}) {
+			rest.release() // the writer has stopped; the link is down
+			return true, true, nil
+		}
+		return true, false, nil
 	}
-	l.stats.msgsOut.Add(1)
-	l.stats.bytesOut.Add(uint64(len(payload)))
-	if err != nil { // part of a frame went out: the stream is broken
-		l.cfg.owner.countDropped(l, 1)
-		l.shutdown(err)
-		return true
-	}
-	total := len(hdr) + len(payload)
-	if n == total {
-		return true
-	}
-	// The conn took part of the frame: the rest goes first, by the writer.
-	rest := newPayloadSize(total - n)
-	k := 0
-	if n < len(hdr) {
-		k = copy(rest.b, hdr[n:])
-	}
-	copy(rest.b[k:], payload[max(n-len(hdr), 0):])
-	if !l.queue.pushFront(outFrame{data: rest, cont: true}) {
-		rest.release() // the writer has stopped; the link is down
-		l.cfg.owner.countDropped(l, 1)
-	}
-	return true
 }

@@ -11,6 +11,7 @@ import (
 // Only the holder of the link's wmu uses it.
 type syscallNowWriter struct {
 	rc  syscall.RawConn
+	net string // "tcp" or "unix", for errors
 	iov [2]syscall.Iovec
 	cnt int
 	n   int
@@ -20,11 +21,12 @@ type syscallNowWriter struct {
 
 func newSyscallNowWriter(c net.Conn) nowWriter {
 	var sc syscall.Conn
+	network := "tcp"
 	switch c := c.(type) {
 	case *net.TCPConn:
 		sc = c
 	case *net.UnixConn:
-		sc = c
+		sc, network = c, "unix"
 	default:
 		return nil
 	}
@@ -32,7 +34,7 @@ func newSyscallNowWriter(c net.Conn) nowWriter {
 	if err != nil {
 		return nil
 	}
-	w := &syscallNowWriter{rc: rc}
+	w := &syscallNowWriter{rc: rc, net: network}
 	w.fn = w.write
 	return w
 }
@@ -64,7 +66,7 @@ func (w *syscallNowWriter) writeNow(hdr, payload []byte) (int, error) {
 	case w.err == syscall.EAGAIN || w.err == syscall.EINTR:
 		return 0, nil
 	case w.err != 0:
-		return 0, &net.OpError{Op: "write", Net: "tcp", Err: w.err}
+		return 0, &net.OpError{Op: "write", Net: w.net, Err: w.err}
 	}
 	return w.n, nil
 }

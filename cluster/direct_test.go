@@ -1,13 +1,17 @@
 package cluster
 
 import (
+	"bytes"
 	"fmt"
+	"io"
+	"net"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/peerkit/peerkit/internal/wire"
 	"github.com/peerkit/peerkit/transport/memory"
 )
 
@@ -95,9 +99,9 @@ func TestDirectSendOnIdleLink(t *testing.T) {
 		}
 		clear(p) // written already: the receiver must still see it whole
 
-		l.wmu.Lock() // the writer is writing a burst
+		l.wmu.lock() // the writer is writing a burst
 		busy := l.sendDirect(numbered(1, 64<<10))
-		l.wmu.Unlock()
+		l.wmu.unlock()
 		if busy {
 			t.Fatal("a direct send wrote while the writer held the conn")
 		}
@@ -259,4 +263,122 @@ func TestDirectSendFillsTCPSocket(t *testing.T) {
 		return fmt.Sprintf("handled %d of %d", h.count(send.AdvertiseAddr()), sent)
 	})
 	h.inOrder(t, send.AdvertiseAddr(), int(sent))
+}
+
+// The writer's idle tick never puts a heartbeat between a partial direct
+// write and the rest of its frame: with frames waiting, it writes them
+// instead. (It wrote a heartbeat there, inside the frame: a direct write
+// that filled the socket while the idle writer's tick came, and the
+// receiver read garbage.)
+func TestBeatWritesTheRestOfAFrameFirst(t *testing.T) {
+	for _, waiting := range []bool{false, true} {
+		a, b := net.Pipe()
+		l := &link{conn: a, queue: newSendQueue(8), wmu: make(writeLock, 1)}
+		if waiting {
+			rest := newPayloadSize(4)
+			copy(rest.b, "rest")
+			l.queue.pushFront(outFrame{data: rest, cont: true})
+		}
+		done := make(chan error, 1)
+		go func() { done <- l.beat(newFrameWriter(a)) }()
+		want := wire.AppendFrameHeader(nil, wire.FrameHeartbeat, 0)
+		if waiting {
+			want = []byte("rest")
+		}
+		got := make([]byte, len(want))
+		_, err := io.ReadFull(b, got)
+		b.Close() // unblocks a writer with more to write
+		werr := <-done
+		a.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Fatalf("frames waiting %v: the tick wrote % x, want % x", waiting, got, want)
+		}
+		if werr != nil {
+			t.Fatal(werr)
+		}
+	}
+}
+
+// hookNowWriter runs after each direct write, with the link's wmu held.
+type hookNowWriter struct {
+	nowWriter
+	after func(n, total int)
+}
+
+func (h *hookNowWriter) writeNow(hdr, payload []byte) (int, error) {
+	n, err := h.nowWriter.writeNow(hdr, payload)
+	h.after(n, len(hdr)+len(payload))
+	return n, err
+}
+
+// directLink is a sender's idle link to a receiver on nw, ready for a
+// direct send.
+func directLink(t *testing.T, nw *memory.Network) (*Node, Remote, *link) {
+	t.Helper()
+	recv := newMemNode(t, nw, "recv:1", WithNetworkTimeout(time.Hour))
+	send := newMemNode(t, nw, "send:1", WithNetworkTimeout(time.Hour))
+	if err := send.Add(recv.AdvertiseAddr()); err != nil {
+		t.Fatal(err)
+	}
+	to := remoteAt(t, send, "recv:1")
+	l := to.p.link.Load()
+	eventually(t, 5*time.Second, func() bool { return l.direct.Load() && l.queue.idle() }, func() string { return "the link never went idle" })
+	return send, to, l
+}
+
+// A message whose frame went out in part, on a link that then goes down
+// before the writer sends the rest, is counted once: dropped, not also
+// sent. (It was counted as both.)
+func TestDirectSendPartialThenDownCountsOnce(t *testing.T) {
+	nw, err := memory.New(memory.WithBufferSize(20 << 10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nw.Close()
+	send, to, l := directLink(t, nw)
+	partial := false
+	l.now = &hookNowWriter{nowWriter: l.now, after: func(n, total int) {
+		if n > 0 && n < total {
+			partial = true
+			l.shutdown(errAborted)
+			time.Sleep(10 * time.Millisecond) // the writer sees the link down
+		}
+	}}
+	if err := send.Send(to, numbered(1, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	send.Close()
+	if !partial {
+		t.Fatal("the direct write into a 20 KiB pipe was not partial")
+	}
+	if st := send.Stats(); st.MessagesSent != 0 || st.Dropped != 1 || l.stats.msgsOut.Load() != 0 {
+		t.Fatalf("1 Send accepted, counted %d sent (the link: %d) and %d dropped; want 0 and 1",
+			st.MessagesSent, l.stats.msgsOut.Load(), st.Dropped)
+	}
+}
+
+// A direct send that finishes as its link goes down and retires is in the
+// node's totals: the writer waits for it before the link's counters are
+// folded in. (They were folded in first, and the message was lost from
+// Stats.)
+func TestDirectSendCountedWhenLinkRetires(t *testing.T) {
+	nw := memory.NewNetwork()
+	defer nw.Close()
+	send, to, l := directLink(t, nw)
+	l.now = &hookNowWriter{nowWriter: l.now, after: func(int, int) {
+		l.shutdown(errAborted)
+		for i := 0; l.running.Load() != 0 && i < 50; i++ { // the link's goroutines stop
+			time.Sleep(time.Millisecond)
+		}
+	}}
+	if err := send.Send(to, numbered(1, 64<<10)); err != nil {
+		t.Fatal(err)
+	}
+	send.Close()
+	if st := send.Stats(); st.MessagesSent != 1 || st.BytesSent != 64<<10 {
+		t.Fatalf("node totals: %d sent (%d bytes), want 1 (%d)", st.MessagesSent, st.BytesSent, 64<<10)
+	}
 }

@@ -72,7 +72,7 @@ type link struct {
 	queue *sendQueue
 	// wmu is held by whoever writes to conn: the writer, for each burst,
 	// heartbeat or goodbye, or a sender writing a frame directly.
-	wmu        sync.Mutex
+	wmu        writeLock
 	direct     atomic.Bool               // senders may write directly: the first view is out, no goodbye yet
 	now        nowWriter                 // the conn's writes that do not wait; nil if it has none
 	directHdr  [wire.FrameHeaderLen]byte // a direct send's frame header; wmu guards it
@@ -96,6 +96,7 @@ func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *l
 		dialed:     dialed,
 		caps:       caps,
 		queue:      newSendQueue(cfg.queueSize),
+		wmu:        make(writeLock, 1),
 		done:       make(chan struct{}),
 		leaving:    make(chan struct{}),
 		readerDone: make(chan struct{}),
@@ -141,6 +142,25 @@ func (l *link) leave() {
 		close(l.leaving)
 		l.conn.SetWriteDeadline(time.Now().Add(l.cfg.healthy))
 	})
+}
+
+// writeLock is a mutex made of a channel of capacity 1, so that a
+// goroutine waiting for it is durably blocked in a synctest bubble, as
+// everything the memory transport blocks on is: a link's writer waiting
+// for a direct send to finish lets virtual time move on.
+type writeLock chan struct{}
+
+func (m writeLock) lock()   { m <- struct{}{} }
+func (m writeLock) unlock() { <-m }
+
+// tryLock takes the lock if it is free, without waiting.
+func (m writeLock) tryLock() bool {
+	select {
+	case m <- struct{}{}:
+		return true
+	default:
+		return false
+	}
 }
 
 // pusher puts one message in a link's queue: see sendQueue.push.

@@ -49,6 +49,7 @@ type outFrame struct {
 	ctl  *wire.Control
 	end  int  // the batch's bytes up to here come before this frame (or are it)
 	cont bool // data is the rest of a frame a direct send began: written as it is
+	size int  // for cont, the payload's whole length, counted when written
 }
 
 // push queues f in q; it is a pusher.

@@ -19,9 +19,10 @@ func (l *link) writeLoop() {
 	tick := time.NewTicker(l.cfg.healthy)
 	defer tick.Stop()
 	defer l.dropQueued()
+	defer l.stopDirect() // before the queue closes
 	// Every write to the conn holds wmu: a sender may write a frame
 	// directly between two of the writer's bursts, never inside one.
-	l.wmu.Lock()
+	l.wmu.lock()
 	wrote := l.first != nil
 	if l.first != nil {
 		err := w.control(l.first)
@@ -30,19 +31,19 @@ func (l *link) writeLoop() {
 			err = l.writeQueued(w)
 		}
 		if err != nil {
-			l.wmu.Unlock()
+			l.wmu.unlock()
 			l.shutdown(err)
 			return
 		}
 	}
 	l.direct.Store(true)
-	l.wmu.Unlock()
+	l.wmu.unlock()
 	for {
 		select {
 		case <-l.queue.ready:
-			l.wmu.Lock()
+			l.wmu.lock()
 			err := l.writeQueued(w)
-			l.wmu.Unlock()
+			l.wmu.unlock()
 			if err != nil {
 				l.shutdown(err)
 				return
@@ -50,14 +51,7 @@ func (l *link) writeLoop() {
 			wrote = true
 		case <-tick.C:
 			if !wrote {
-				l.queue.trim()
-				l.wmu.Lock()
-				err := w.frame(wire.FrameHeartbeat, nil)
-				if err == nil {
-					err = w.flush()
-				}
-				l.wmu.Unlock()
-				if err != nil {
+				if err := l.beat(w); err != nil {
 					l.shutdown(err)
 					return
 				}
@@ -65,14 +59,32 @@ func (l *link) writeLoop() {
 			wrote = false
 		case <-l.leaving:
 			l.direct.Store(false) // nothing may follow the goodbye
-			l.wmu.Lock()
+			l.wmu.lock()
 			l.sayGoodbye(w)
-			l.wmu.Unlock()
+			l.wmu.unlock()
 			return
 		case <-l.done:
 			return
 		}
 	}
+}
+
+// beat is the writer's tick on a link it has not written to since the
+// last one: a heartbeat, unless frames wait (the rest of a frame a direct
+// send began, perhaps, which nothing may precede); those go out instead,
+// and say as much.
+func (l *link) beat(w *frameWriter) error {
+	l.queue.trim()
+	l.wmu.lock()
+	defer l.wmu.unlock()
+	if !l.queue.idle() {
+		return l.writeQueued(w)
+	}
+	err := w.frame(wire.FrameHeartbeat, nil)
+	if err == nil {
+		err = w.flush()
+	}
+	return err
 }
 
 // writeQueued writes everything queued, batch after batch until the queue
@@ -117,7 +129,9 @@ func (l *link) writeBatch(w *frameWriter, b batch) error {
 		switch {
 		case f.ctl != nil:
 			err = w.control(f.ctl)
-		case f.cont: // counted by the direct send that began it
+		case f.cont: // the message is whole on the wire once this is
+			msgs++
+			bytes += uint64(f.size)
 			err = w.raw(f.data.b)
 			f.data.release()
 		default:
@@ -158,6 +172,16 @@ func (l *link) sayGoodbye(w *frameWriter) {
 		t.Stop()
 	}
 	l.shutdown(errLeft)
+}
+
+// stopDirect ends direct sends as the writer stops, and waits for one in
+// progress: it finishes, and counts its message, before the queue closes
+// and the link's counters are folded into the node's. (A direct sender
+// never waits while it holds wmu.)
+func (l *link) stopDirect() {
+	l.direct.Store(false)
+	l.wmu.lock()
+	l.wmu.unlock()
 }
 
 // dropQueued closes the queue of a link that is down and counts the
