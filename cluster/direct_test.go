@@ -382,3 +382,69 @@ func TestDirectSendCountedWhenLinkRetires(t *testing.T) {
 		t.Fatalf("node totals: %d sent (%d bytes), want 1 (%d)", st.MessagesSent, st.BytesSent, 64<<10)
 	}
 }
+
+// A node that leaves right after a direct send went out in part, into a
+// receiver that does not read yet, sends the rest of that frame, then its
+// goodbye: the receiver gets every message whole and in order, and sees
+// the sender leave, not get lost. (End to end: the writer has taken the
+// rest by the time Close asks it to leave, so this does not tell whether
+// sayGoodbye would write queued frames first; it does, before anything.)
+func TestDirectSendPartialThenGoodbye(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw, err := memory.New(memory.WithBufferSize(100 << 10))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer nw.Close()
+		var h handlerLog
+		release := make(chan struct{})
+		var once sync.Once
+		recv := newMemNode(t, nw, "recv:1", WithHandler(func(m *Message) {
+			once.Do(func() { <-release })
+			h.handle(m)
+		}))
+		var reasons []Reason
+		var mu sync.Mutex
+		recv.OnEvent(func(e Event) {
+			if e.Kind == EventRemoved {
+				mu.Lock()
+				reasons = append(reasons, e.Reason)
+				mu.Unlock()
+			}
+		})
+		send := newMemNode(t, nw, "send:1")
+		if err := send.Add(recv.AdvertiseAddr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		_, c := countDirect(t, send, "recv:1")
+		to := remoteAt(t, send, "recv:1")
+		for i := range uint32(3) { // a small one held by the handler, then one whole and one in part
+			size := 64 << 10
+			if i == 0 {
+				size = 100
+			}
+			if err := send.Send(to, numbered(i, size)); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+		if c.partial.Load() != 1 {
+			t.Fatalf("direct writes: %d whole, %d partial; want one partial", c.whole.Load(), c.partial.Load())
+		}
+		closed := make(chan struct{})
+		go func() {
+			send.Close() // the goodbye waits behind the rest of the frame
+			close(closed)
+		}()
+		close(release)
+		<-closed
+		synctest.Wait()
+		h.inOrder(t, "send:1", 3)
+		mu.Lock()
+		defer mu.Unlock()
+		if len(reasons) != 1 || reasons[0] != ReasonLeft {
+			t.Fatalf("the receiver removed the sender for %v, want once, for leaving", reasons)
+		}
+	})
+}

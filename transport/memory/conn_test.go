@@ -283,3 +283,53 @@ func TestWriteNow(t *testing.T) {
 		}
 	})
 }
+
+// WriteNow obeys the network's faults as Write does: bytes written on a
+// partitioned link are held (they count against the buffer) and arrive
+// once it heals; under latency they arrive late; on a reset link
+// WriteNow fails with ErrConnReset.
+func TestWriteNowUnderFaults(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork(memory.WithBufferSize(1000))
+		defer nw.Close()
+		l := listen(t, nw, "b:1")
+		c, s := connect(t, nw, l, "a:1")
+		nwr := c.(transport.NowWriter)
+
+		nw.Partition([]string{"a:1"}, []string{"b:1"})
+		if n, err := nwr.WriteNow(bytes.Repeat([]byte("p"), 600)); n != 600 || err != nil {
+			t.Fatalf("WriteNow on a partitioned link: %d, %v; want 600 held", n, err)
+		}
+		if n, _ := nwr.WriteNow(bytes.Repeat([]byte("q"), 600)); n != 400 {
+			t.Fatalf("WriteNow past the held bytes: %d, want the 400 left", n)
+		}
+		got := make([]byte, 1000)
+		read := make(chan error, 1)
+		go func() { _, err := io.ReadFull(s, got); read <- err }()
+		time.Sleep(time.Minute)
+		select {
+		case <-read:
+			t.Fatal("bytes crossed a partition")
+		default:
+		}
+		nw.Heal()
+		if err := <-read; err != nil || got[0] != 'p' || got[999] != 'q' {
+			t.Fatalf("after the heal: %v, %q...%q", err, got[0], got[999])
+		}
+
+		nw.SetLatency(30*time.Millisecond, 0)
+		start := time.Now()
+		if n, err := nwr.WriteNow([]byte("late")); n != 4 || err != nil {
+			t.Fatalf("WriteNow under latency: %d, %v", n, err)
+		}
+		if _, err := io.ReadFull(s, got[:4]); err != nil || time.Since(start) != 30*time.Millisecond {
+			t.Fatalf("bytes written now arrived after %v (%v), want 30ms", time.Since(start), err)
+		}
+		nw.SetLatency(0, 0)
+
+		nw.ResetLink("a:1", "b:1")
+		if _, err := nwr.WriteNow([]byte("x")); !errors.Is(err, memory.ErrConnReset) {
+			t.Fatalf("WriteNow on a reset link: %v, want ErrConnReset", err)
+		}
+	})
+}
