@@ -50,6 +50,21 @@ func (h *handlerLog) inOrder(t *testing.T, from string, want int) {
 	}
 }
 
+// heldReceiver starts a node "recv:1" on nw whose handler logs every
+// message in h, except that the first message holds the link's reader
+// until release is called: the conn fills behind it.
+func heldReceiver(t *testing.T, nw *memory.Network, opts ...Option) (recv *Node, h *handlerLog, release func()) {
+	t.Helper()
+	h = &handlerLog{}
+	held := make(chan struct{})
+	var once sync.Once
+	recv = newMemNode(t, nw, "recv:1", append(opts, WithHandler(func(m *Message) {
+		once.Do(func() { <-held })
+		h.handle(m)
+	}))...)
+	return recv, h, func() { close(held) }
+}
+
 // knows reports whether n has a remote at addr.
 func knows(n *Node, addr string) bool {
 	for _, r := range n.Remotes() {
@@ -125,13 +140,7 @@ func TestDirectSendPartialWrite(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nw.Close()
-		var h handlerLog
-		release := make(chan struct{})
-		var once sync.Once
-		recv := newMemNode(t, nw, "recv:1", WithNetworkTimeout(time.Hour), WithHandler(func(m *Message) {
-			once.Do(func() { <-release }) // the first message holds the reader
-			h.handle(m)
-		}))
+		recv, h, release := heldReceiver(t, nw, WithNetworkTimeout(time.Hour))
 		send := newMemNode(t, nw, "send:1", WithNetworkTimeout(time.Hour))
 		if err := send.Add(recv.AdvertiseAddr()); err != nil {
 			t.Fatal(err)
@@ -161,7 +170,7 @@ func TestDirectSendPartialWrite(t *testing.T) {
 		if l.queue.depth() == 0 {
 			t.Fatal("the rest of the partial frame was not queued")
 		}
-		close(release)
+		release()
 		synctest.Wait()
 		h.inOrder(t, "send:1", 5)
 		if st := send.Stats(); st.MessagesSent != 5 || st.Dropped != 0 {
@@ -396,13 +405,7 @@ func TestDirectSendPartialThenGoodbye(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer nw.Close()
-		var h handlerLog
-		release := make(chan struct{})
-		var once sync.Once
-		recv := newMemNode(t, nw, "recv:1", WithHandler(func(m *Message) {
-			once.Do(func() { <-release })
-			h.handle(m)
-		}))
+		recv, h, release := heldReceiver(t, nw)
 		var reasons []Reason
 		var mu sync.Mutex
 		recv.OnEvent(func(e Event) {
@@ -437,7 +440,7 @@ func TestDirectSendPartialThenGoodbye(t *testing.T) {
 			send.Close() // the goodbye waits behind the rest of the frame
 			close(closed)
 		}()
-		close(release)
+		release()
 		<-closed
 		synctest.Wait()
 		h.inOrder(t, "send:1", 3)
