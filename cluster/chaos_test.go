@@ -228,7 +228,10 @@ func parseChaosPayload(b []byte) (from, to, seq uint64, ok bool) {
 // sender sends numbered messages to random remotes; the numbers count per
 // (sender instance, receiver instance) and advance only when Send queued.
 func (a *chaosApp) sender(rng *rand.Rand) {
-	tick := time.NewTimer(0)
+	// Each round waits first: a timer made already due (NewTimer(0)) is run
+	// by the goroutine that selects on it, which the race detector does not
+	// survive in a bubble (internal/racerepro).
+	tick := time.NewTimer(time.Duration(20+rng.IntN(60)) * time.Millisecond)
 	defer tick.Stop()
 	for {
 		select {

@@ -156,13 +156,23 @@ func (n *Node) join(ctx context.Context, addrs []string, errs []error) (int, err
 // restarted all at once, or a node started before its seeds, converges
 // without a person.
 func (n *Node) rejoin() {
-	t := time.NewTimer(0)
-	defer t.Stop()
+	// The first round runs without a timer: one made already due
+	// (NewTimer(0)) is run by the goroutine that selects on it, which the
+	// race detector does not survive in a synctest bubble, where users test
+	// their clusters (internal/racerepro).
+	var t *time.Timer
+	defer func() {
+		if t != nil {
+			t.Stop()
+		}
+	}()
 	for {
-		select {
-		case <-t.C:
-		case <-n.ctx.Done():
-			return
+		if t != nil {
+			select {
+			case <-t.C:
+			case <-n.ctx.Done():
+				return
+			}
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.opts.rejoinInterval)
 		addrs, errs := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)
@@ -175,6 +185,10 @@ func (n *Node) rejoin() {
 			}
 		}
 		cancel()
-		t.Reset(n.opts.rejoinInterval)
+		if t == nil {
+			t = time.NewTimer(n.opts.rejoinInterval)
+		} else {
+			t.Reset(n.opts.rejoinInterval)
+		}
 	}
 }

@@ -16,14 +16,19 @@ import (
 func (l *link) writeLoop() {
 	w := newFrameWriter(l.conn)
 	w.enc = l.cfg.codec.NewEncoder(&w.encBuf)
-	tick := time.NewTicker(l.cfg.healthy)
+	// The heartbeat's timer restarts after each burst: it fires after a
+	// healthy interval in which the writer wrote nothing. Restarted before
+	// every wait, it is never already due when the writer selects on it,
+	// even after a write that blocked for longer; a due timer would be run
+	// by this goroutine, which the race detector does not survive in a
+	// synctest bubble (internal/racerepro).
+	tick := time.NewTimer(l.cfg.healthy)
 	defer tick.Stop()
 	defer l.dropQueued()
 	defer l.stopDirect() // before the queue closes
 	// Every write to the conn holds wmu: a sender may write a frame
 	// directly between two of the writer's bursts, never inside one.
 	l.wmu.lock()
-	wrote := l.first != nil
 	if l.first != nil {
 		err := w.control(l.first)
 		l.first = nil // the view is sent; let it go
@@ -39,6 +44,7 @@ func (l *link) writeLoop() {
 	l.direct.Store(true)
 	l.wmu.unlock()
 	for {
+		tick.Reset(l.cfg.healthy)
 		select {
 		case <-l.queue.ready:
 			l.wmu.lock()
@@ -48,15 +54,11 @@ func (l *link) writeLoop() {
 				l.shutdown(err)
 				return
 			}
-			wrote = true
 		case <-tick.C:
-			if !wrote {
-				if err := l.beat(w); err != nil {
-					l.shutdown(err)
-					return
-				}
+			if err := l.beat(w); err != nil {
+				l.shutdown(err)
+				return
 			}
-			wrote = false
 		case <-l.leaving:
 			l.direct.Store(false) // nothing may follow the goodbye
 			l.wmu.lock()
@@ -69,8 +71,8 @@ func (l *link) writeLoop() {
 	}
 }
 
-// beat is the writer's tick on a link it has not written to since the
-// last one: a heartbeat, unless frames wait (the rest of a frame a direct
+// beat is the writer's tick on a link it has not written to for a healthy
+// interval: a heartbeat, unless frames wait (the rest of a frame a direct
 // send began, perhaps, which nothing may precede); those go out instead,
 // and say as much.
 func (l *link) beat(w *frameWriter) error {
@@ -162,8 +164,10 @@ func (l *link) sayGoodbye(w *frameWriter) {
 	if err == nil {
 		err = w.flush()
 	}
-	if err == nil {
-		t := time.NewTimer(time.Until(deadline))
+	// Wait for the remote to close, unless the writes took all the time (a
+	// timer made already due would be run by this goroutine; see rejoin).
+	if d := time.Until(deadline); err == nil && d > 0 {
+		t := time.NewTimer(d)
 		select {
 		case <-l.readerDone:
 		case <-l.done:
