@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"net"
+	"sync"
 
 	"github.com/peerkit/peerkit/internal/wire"
 	"github.com/peerkit/peerkit/transport"
@@ -19,9 +20,37 @@ import (
 // waits on the network longer than a queued send would, and the frames
 // stay in order.
 
-// directMin is the smallest payload Send writes directly. Smaller ones
-// are copied into the queue, where a burst of them goes out in one write.
+// directMin is the smallest payload Send writes directly as a rule.
+// Smaller ones are copied into the queue, where a burst of them goes out in
+// one write, unless they answer (sendSmallDirect).
 const directMin = linkBufferSize
+
+// sendSmallDirect writes a small payload directly, as sendDirect does a
+// large one, but only if the remote has sent a message since the last
+// small payload written so: a request and its response, where the handoff
+// to the writer is much of a message's latency. A stream of sends that
+// hears nothing back goes through the queue, where the writer batches it.
+//
+// Only on conns that are transport.NowWriters (the memory transport's),
+// where it took a 64-byte round trip from 3.9–6.0 µs to 3.8–3.9 µs p50.
+// Over TCP the round trip gained 3–5 %, within noise, and 64-byte streams
+// sent both ways at once, whose sends are all answers, lost 10–15 % to
+// the writes no longer batched; over memory they lose about 17 %, which
+// tests in virtual time do not feel.
+func (l *link) sendSmallDirect(payload []byte) bool {
+	if !l.answerNow || !l.direct.Load() {
+		return false
+	}
+	in := l.stats.msgsIn.Load()
+	if in == l.answered.Load() {
+		return false
+	}
+	if !l.sendDirect(payload) {
+		return false
+	}
+	l.answered.Store(in)
+	return true
+}
 
 // nowWriter writes as much of a frame's header and payload as the conn
 // takes without waiting and returns how many bytes it wrote. An error
@@ -42,6 +71,13 @@ func newNowWriter(c net.Conn) nowWriter {
 type connNowWriter struct{ c transport.NowWriter }
 
 func (w connNowWriter) writeNow(hdr, payload []byte) (int, error) {
+	if len(payload) <= maxSmallPayload {
+		// One write, so that the reader wakes once, for all of it.
+		buf := smallFrames.Get().(*[wire.FrameHeaderLen + maxSmallPayload]byte)
+		n, err := w.c.WriteNow(append(append(buf[:0], hdr...), payload...))
+		smallFrames.Put(buf)
+		return n, err
+	}
 	n, err := w.c.WriteNow(hdr)
 	if err != nil || n < len(hdr) {
 		return n, err
@@ -49,6 +85,10 @@ func (w connNowWriter) writeNow(hdr, payload []byte) (int, error) {
 	k, err := w.c.WriteNow(payload)
 	return n + k, err
 }
+
+// smallFrames holds the buffers in which connNowWriter joins a small
+// payload to its header.
+var smallFrames = sync.Pool{New: func() any { return new([wire.FrameHeaderLen + maxSmallPayload]byte) }}
 
 // sendDirect writes a data frame of payload straight to the conn if the
 // link allows it now (see above). It reports false if it wrote nothing:

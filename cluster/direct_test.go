@@ -131,6 +131,58 @@ func TestDirectSendOnIdleLink(t *testing.T) {
 	})
 }
 
+// A small payload is written by Send itself only as an answer: when the
+// remote has sent a message since the last one written so. A stream one
+// way goes through the queue, where the writer batches it; order holds
+// across the two.
+func TestSmallSendDirectOnlyWhenAnswering(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		var ha, hb handlerLog
+		a := newMemNode(t, nw, "a:1", WithHandler(ha.handle))
+		b := newMemNode(t, nw, "b:1", WithHandler(hb.handle))
+		if err := a.Add(b.AdvertiseAddr()); err != nil {
+			t.Fatal(err)
+		}
+		synctest.Wait()
+		la, ca := countDirect(t, a, "b:1")
+		_, cb := countDirect(t, b, "a:1")
+		toB, toA := remoteAt(t, a, "b:1"), remoteAt(t, b, "a:1")
+		send := func(n *Node, to Remote, i uint32) {
+			t.Helper()
+			if err := n.Send(to, numbered(i, 100)); err != nil {
+				t.Fatal(err)
+			}
+			synctest.Wait()
+		}
+
+		send(a, toB, 0) // b has sent a nothing: queued
+		if w := ca.whole.Load(); w != 0 {
+			t.Fatalf("a's first message was written directly (%d), with nothing to answer", w)
+		}
+		send(b, toA, 0) // an answer: direct
+		if w := cb.whole.Load(); w != 1 {
+			t.Fatalf("b's answer: %d direct writes, want 1", w)
+		}
+		send(a, toB, 1) // an answer to the answer: direct
+		if w := ca.whole.Load(); w != 1 {
+			t.Fatalf("a's answer: %d direct writes, want 1", w)
+		}
+		for i := uint32(2); i < 6; i++ { // a stream that hears nothing back
+			send(a, toB, i)
+		}
+		if w := ca.whole.Load(); w != 1 {
+			t.Fatalf("a's one-way stream: %d direct writes, want still 1", w)
+		}
+		if !la.queue.idle() {
+			t.Fatal("the queue was not drained")
+		}
+		hb.inOrder(t, "a:1", 6)
+		ha.inOrder(t, "b:1", 1)
+	})
+}
+
 // When the conn takes only part of a frame, Send queues the rest ahead of
 // everything, and the frames arrive whole and in order.
 func TestDirectSendPartialWrite(t *testing.T) {

@@ -76,6 +76,8 @@ type link struct {
 	direct     atomic.Bool               // senders may write directly: the first view is out, no goodbye yet
 	now        nowWriter                 // the conn's writes that do not wait; nil if it has none
 	directHdr  [wire.FrameHeaderLen]byte // a direct send's frame header; wmu guards it
+	answerNow  bool                      // small answers are written directly: the conn is a transport.NowWriter
+	answered   atomic.Uint64             // msgsIn at the last small direct send (sendSmallDirect)
 	done       chan struct{}             // closed by shutdown
 	leaving    chan struct{}             // closed by leave: say goodbye, then shut down
 	readerDone chan struct{}
@@ -103,6 +105,7 @@ func newLink(cfg *linkConfig, p *peer, conn net.Conn, dialed bool, caps byte) *l
 	}
 	l.msg.From = Remote{p}
 	l.now = newNowWriter(conn)
+	_, l.answerNow = l.now.(connNowWriter)
 	l.heard.Store(time.Now().UnixNano())
 	return l
 }

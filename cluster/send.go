@@ -32,6 +32,9 @@ func (n *Node) SendContext(ctx context.Context, to Remote, payload []byte) error
 		return ErrUnknownRemote
 	}
 	if len(payload) <= maxSmallPayload {
+		if l.sendSmallDirect(payload) {
+			return nil
+		}
 		return l.enqueue(ctx, func(q *sendQueue) (bool, <-chan struct{}, bool) { return q.pushSmall(payload) })
 	}
 	if len(payload) >= directMin && l.sendDirect(payload) {
