@@ -250,10 +250,14 @@ func TestDirectSendOverTCP(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, 5*time.Second, func() bool { return knows(s, recv.AdvertiseAddr()) }, func() string { return meshReport(senders) })
-		_, c := countDirect(t, s, recv.AdvertiseAddr())
+		l, c := countDirect(t, s, recv.AdvertiseAddr())
 		counters = append(counters, c)
+		// The first send, a large one, then finds the link idle and the
+		// socket empty. (Starting with a small one, the writer could stay
+		// busy for all 400 sends, and none was written directly.)
+		eventually(t, 5*time.Second, func() bool { return l.direct.Load() && l.queue.idle() }, func() string { return "the link never went idle" })
 	}
-	sizes := []int{100, directMin, 64 << 10, 300 << 10, 5000}
+	sizes := []int{64 << 10, 100, directMin, 300 << 10, 5000}
 	const n = 400
 	var wg sync.WaitGroup
 	for _, s := range senders {
