@@ -350,7 +350,11 @@ func (n *Node) acceptLoop() {
 // maintain feeds the table its periodic tick: tombstone expiry and
 // anti-entropy (the full view to one random live link).
 func (n *Node) maintain() {
-	t := time.NewTicker(n.opts.healthyInterval)
+	// A timer restarted before each wait, not a ticker: a ticker that fell
+	// due while step blocked would be run by this goroutine, which the
+	// race detector does not survive in a synctest bubble
+	// (internal/racerepro).
+	t := time.NewTimer(n.opts.healthyInterval)
 	defer t.Stop()
 	for {
 		select {
@@ -359,5 +363,6 @@ func (n *Node) maintain() {
 			return
 		}
 		n.step(func(t *table, now time.Time) { t.tick(now) })
+		t.Reset(n.opts.healthyInterval)
 	}
 }

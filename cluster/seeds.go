@@ -173,6 +173,8 @@ func (n *Node) rejoin() {
 			case <-n.ctx.Done():
 				return
 			}
+		} else if n.ctx.Err() != nil {
+			return // closed before the first round
 		}
 		ctx, cancel := context.WithTimeout(n.ctx, n.opts.rejoinInterval)
 		addrs, errs := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)

@@ -7,8 +7,9 @@ import (
 // Sending: to one remote, or to all of them.
 
 // Send queues payload for the remote and returns; the payload is copied
-// first (or, if it is large and the link's writer is idle, written to the
-// conn at once), so the caller may reuse it. If the remote's send queue is full,
+// first (or, when the link's writer is idle, written to the conn at once:
+// a large payload, and on transport.NowWriter conns a small one that
+// answers the remote), so the caller may reuse it. If the remote's send queue is full,
 // Send waits up to the network timeout, then returns ErrSendTimeout. Send
 // to a remote that is not connected returns ErrUnknownRemote.
 func (n *Node) Send(to Remote, payload []byte) error {

@@ -49,8 +49,12 @@ type TLSConn interface {
 // none; it never waits for room. An error means the conn is broken. The
 // cluster core uses it, when a link's writer is idle, to send a large
 // payload straight from Send's caller instead of copying it into the send
-// queue. (The core writes to plain TCP sockets that way itself; the
-// memory transport's conns implement NowWriter.)
+// queue, and a small payload that answers the remote (the remote has sent
+// a message since the last one written so) instead of handing it to the
+// writer: fewer handoffs on round trips, but no batching for streams that
+// go both ways at once. (The core writes large payloads to plain TCP
+// sockets that way itself; the memory transport's conns implement
+// NowWriter.)
 type NowWriter interface {
 	net.Conn
 	WriteNow(b []byte) (int, error)

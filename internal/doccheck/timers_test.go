@@ -2,21 +2,27 @@ package doccheck
 
 import (
 	"go/ast"
+	"go/constant"
 	"go/token"
-	"strconv"
 	"testing"
+	"time"
 )
 
-// TestNoTimerMadeDue fails for a timer made or reset with a constant
-// duration <= 0 (time.NewTimer(0), time.After(0), time.AfterFunc(0, f),
-// t.Reset(0)): in a synctest bubble such a timer is run by the goroutine
-// that makes it or waits on it, which the race detector does not survive
-// (internal/racerepro). Act first, then wait a positive duration.
+// TestNoTimerMadeDue fails for a timer made or reset with a duration that
+// is a constant <= 0 (time.NewTimer(0), time.After(-time.Second),
+// time.AfterFunc(none, f) with const none = 0, t.Reset(0*time.Second)): in
+// a synctest bubble such a timer is run by the goroutine that makes it or
+// waits on it, which the race detector does not survive
+// (internal/racerepro). Act first, then wait a positive duration. The
+// constants it can evaluate are literals, time's units, conversions to
+// time.Duration, arithmetic on them, and the constants the same file
+// declares; any method named Reset counts as a timer's.
 func TestNoTimerMadeDue(t *testing.T) {
 	walkModule(t, true, func(fset *token.FileSet, f *ast.File) {
 		if f.Name.Name == "racerepro" {
 			return // the reproducer makes them on purpose
 		}
+		consts := fileConsts(f)
 		ast.Inspect(f, func(n ast.Node) bool {
 			call, ok := n.(*ast.CallExpr)
 			if !ok || len(call.Args) == 0 {
@@ -26,12 +32,10 @@ func TestNoTimerMadeDue(t *testing.T) {
 			if !ok {
 				return true
 			}
-			pkg, _ := sel.X.(*ast.Ident)
-			isTime := pkg != nil && pkg.Name == "time"
 			switch name := sel.Sel.Name; {
-			case isTime && (name == "NewTimer" || name == "After" || name == "AfterFunc"),
+			case isTime(sel.X) && (name == "NewTimer" || name == "After" || name == "AfterFunc"),
 				name == "Reset" && len(call.Args) == 1:
-				if notPositive(call.Args[0]) {
+				if v, ok := evalConst(call.Args[0], consts); ok && constant.Sign(v) <= 0 {
 					t.Errorf("%s: %s with a duration <= 0 makes a timer already due", fset.Position(call.Pos()), name)
 				}
 			}
@@ -40,17 +44,112 @@ func TestNoTimerMadeDue(t *testing.T) {
 	})
 }
 
-// notPositive reports whether e is a literal 0 or a negated literal.
-func notPositive(e ast.Expr) bool {
-	switch e := e.(type) {
-	case *ast.ParenExpr:
-		return notPositive(e.X)
-	case *ast.UnaryExpr:
-		_, lit := e.X.(*ast.BasicLit)
-		return e.Op == token.SUB && lit
-	case *ast.BasicLit:
-		v, err := strconv.ParseFloat(e.Value, 64)
-		return (e.Kind == token.INT || e.Kind == token.FLOAT) && err == nil && v == 0
+func TestEvalConst(t *testing.T) {
+	f := &ast.File{Decls: []ast.Decl{&ast.GenDecl{Tok: token.CONST, Specs: []ast.Spec{
+		&ast.ValueSpec{Names: []*ast.Ident{{Name: "none"}}, Values: []ast.Expr{&ast.BasicLit{Kind: token.INT, Value: "0"}}},
+	}}}}
+	timeSel := func(name string) ast.Expr { return &ast.SelectorExpr{X: &ast.Ident{Name: "time"}, Sel: &ast.Ident{Name: name}} }
+	lit := func(v string) ast.Expr { return &ast.BasicLit{Kind: token.INT, Value: v} }
+	for _, c := range []struct {
+		e    ast.Expr
+		sign int
+		ok   bool
+	}{
+		{lit("0"), 0, true},
+		{&ast.UnaryExpr{Op: token.SUB, X: timeSel("Second")}, -1, true},
+		{&ast.BinaryExpr{X: lit("0"), Op: token.MUL, Y: timeSel("Second")}, 0, true},
+		{&ast.BinaryExpr{X: lit("20"), Op: token.MUL, Y: timeSel("Millisecond")}, 1, true},
+		{&ast.CallExpr{Fun: timeSel("Duration"), Args: []ast.Expr{lit("0")}}, 0, true},
+		{&ast.Ident{Name: "none"}, 0, true},
+		{&ast.Ident{Name: "d"}, 0, false},
+		{&ast.CallExpr{Fun: timeSel("Until"), Args: []ast.Expr{&ast.Ident{Name: "t"}}}, 0, false},
+	} {
+		v, ok := evalConst(c.e, fileConsts(f))
+		if ok != c.ok || ok && constant.Sign(v) != c.sign {
+			t.Errorf("%#v: %v %v, want sign %d, %v", c.e, v, ok, c.sign, c.ok)
+		}
 	}
-	return false
+}
+
+func isTime(e ast.Expr) bool {
+	id, ok := e.(*ast.Ident)
+	return ok && id.Name == "time"
+}
+
+// fileConsts maps the names of the constants f declares, anywhere in it,
+// to their expressions (scopes are ignored: a duration's name is rarely
+// reused).
+func fileConsts(f *ast.File) map[string]ast.Expr {
+	m := map[string]ast.Expr{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		if d, ok := n.(*ast.GenDecl); ok && d.Tok == token.CONST {
+			for _, s := range d.Specs {
+				vs := s.(*ast.ValueSpec)
+				for i, id := range vs.Names {
+					if i < len(vs.Values) {
+						m[id.Name] = vs.Values[i]
+					}
+				}
+			}
+		}
+		return true
+	})
+	return m
+}
+
+var timeUnits = map[string]time.Duration{
+	"Nanosecond": time.Nanosecond, "Microsecond": time.Microsecond, "Millisecond": time.Millisecond,
+	"Second": time.Second, "Minute": time.Minute, "Hour": time.Hour,
+}
+
+// evalConst evaluates e if it is a constant this test understands.
+func evalConst(e ast.Expr, consts map[string]ast.Expr) (constant.Value, bool) {
+	return evalDepth(e, consts, 0)
+}
+
+func evalDepth(e ast.Expr, consts map[string]ast.Expr, depth int) (constant.Value, bool) {
+	if depth > 16 {
+		return nil, false
+	}
+	switch e := e.(type) {
+	case *ast.BasicLit:
+		if e.Kind != token.INT && e.Kind != token.FLOAT {
+			return nil, false
+		}
+		v := constant.MakeFromLiteral(e.Value, e.Kind, 0)
+		return v, v.Kind() != constant.Unknown
+	case *ast.ParenExpr:
+		return evalDepth(e.X, consts, depth+1)
+	case *ast.UnaryExpr:
+		x, ok := evalDepth(e.X, consts, depth+1)
+		if !ok || (e.Op != token.SUB && e.Op != token.ADD) {
+			return nil, false
+		}
+		return constant.UnaryOp(e.Op, x, 0), true
+	case *ast.BinaryExpr:
+		x, okx := evalDepth(e.X, consts, depth+1)
+		y, oky := evalDepth(e.Y, consts, depth+1)
+		switch {
+		case !okx || !oky:
+			return nil, false
+		case e.Op == token.ADD || e.Op == token.SUB || e.Op == token.MUL:
+			return constant.BinaryOp(x, e.Op, y), true
+		case e.Op == token.QUO && constant.Sign(y) != 0:
+			return constant.BinaryOp(constant.ToFloat(x), token.QUO, constant.ToFloat(y)), true
+		}
+		return nil, false
+	case *ast.SelectorExpr:
+		if d, ok := timeUnits[e.Sel.Name]; ok && isTime(e.X) {
+			return constant.MakeInt64(int64(d)), true
+		}
+	case *ast.CallExpr:
+		if sel, ok := e.Fun.(*ast.SelectorExpr); ok && isTime(sel.X) && sel.Sel.Name == "Duration" && len(e.Args) == 1 {
+			return evalDepth(e.Args[0], consts, depth+1)
+		}
+	case *ast.Ident:
+		if x, ok := consts[e.Name]; ok {
+			return evalDepth(x, consts, depth+1)
+		}
+	}
+	return nil, false
 }

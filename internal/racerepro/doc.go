@@ -13,10 +13,12 @@
 // set up in runtime/time.go's unlockAndRun). The bubble's scheduler runs
 // due timers with it, and so does any goroutine of the bubble that runs a
 // timer itself, which happens when
-//   - time.AfterFunc or Reset is given a duration <= 0 (timer.modify), or
+//   - time.AfterFunc is given a duration <= 0, or an AfterFunc timer is
+//     Reset to one (timer.modify), or
 //   - a goroutine receives from, or selects on, the channel of a timer or
 //     ticker that fell due while nobody was waiting on that channel
-//     (timer.maybeRunChan), for example one made by time.NewTimer(0).
+//     (timer.maybeRunChan): one made by time.NewTimer(0) or Reset(0), or a
+//     ticker whose goroutine was blocked elsewhere when it fell due.
 //
 // Two of these on two Ms at the same moment use one ThreadSanitizer thread
 // state from two threads, and the detector's own state tears. Timers of
@@ -25,8 +27,11 @@
 //
 // The rule, checked by internal/doccheck for constant durations: peerkit
 // never makes a timer already due. A loop that must act at once acts first
-// and then waits on a timer of a positive duration. What remains is a
-// timer or ticker that falls due while its goroutine is blocked elsewhere
-// (a link's writer, blocked on a full connection across a heartbeat tick);
-// that is rare, and only the runtime can remove it.
+// and then waits on a timer of a positive duration; a periodic loop (a
+// link's heartbeat, the node's maintenance tick) resets a timer before
+// each wait instead of using a ticker, which would fall due unwatched
+// while the loop is blocked elsewhere. What remains is a timer computed
+// from the clock (time.Until of a deadline) that a goroutine reaches only
+// after it has passed; the code checks for that where it can, and only
+// the runtime can remove the rest.
 package racerepro
