@@ -48,7 +48,9 @@ func TestEvalConst(t *testing.T) {
 	f := &ast.File{Decls: []ast.Decl{&ast.GenDecl{Tok: token.CONST, Specs: []ast.Spec{
 		&ast.ValueSpec{Names: []*ast.Ident{{Name: "none"}}, Values: []ast.Expr{&ast.BasicLit{Kind: token.INT, Value: "0"}}},
 	}}}}
-	timeSel := func(name string) ast.Expr { return &ast.SelectorExpr{X: &ast.Ident{Name: "time"}, Sel: &ast.Ident{Name: name}} }
+	timeSel := func(name string) ast.Expr {
+		return &ast.SelectorExpr{X: &ast.Ident{Name: "time"}, Sel: &ast.Ident{Name: name}}
+	}
 	lit := func(v string) ast.Expr { return &ast.BasicLit{Kind: token.INT, Value: v} }
 	for _, c := range []struct {
 		e    ast.Expr
