@@ -380,11 +380,15 @@ func (h *hookNowWriter) writeNow(hdr, payload []byte) (int, error) {
 }
 
 // directLink is a sender's idle link to a receiver on nw, ready for a
-// direct send.
+// direct send. Nothing wakes its writer again: no heartbeat or view falls
+// due for a minute, so a Send finds the link idle. (With the tests'
+// healthy interval, a heartbeat could take the writer between the wait
+// for idle and the Send, under -race and load.)
 func directLink(t *testing.T, nw *memory.Network) (*Node, Remote, *link) {
 	t.Helper()
-	recv := newMemNode(t, nw, "recv:1", WithNetworkTimeout(time.Hour))
-	send := newMemNode(t, nw, "send:1", WithNetworkTimeout(time.Hour))
+	quiet := []Option{WithHealthyInterval(time.Minute), WithNetworkTimeout(time.Hour)}
+	recv := newMemNode(t, nw, "recv:1", quiet...)
+	send := newMemNode(t, nw, "send:1", quiet...)
 	if err := send.Add(recv.AdvertiseAddr()); err != nil {
 		t.Fatal(err)
 	}
