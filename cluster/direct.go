@@ -32,7 +32,8 @@ const directMin = linkBufferSize
 // hears nothing back goes through the queue, where the writer batches it.
 //
 // Only on conns that are transport.NowWriters (the memory transport's),
-// where it took a 64-byte round trip from 3.9–6.0 µs to 3.8–3.9 µs p50.
+// where it took a 64-byte round trip from 5.2–5.6 µs to 2.6–3.6 µs p50
+// (four alternating runs each).
 // Over TCP the round trip gained 3–5 %, within noise, and 64-byte streams
 // sent both ways at once, whose sends are all answers, lost 10–15 % to
 // the writes no longer batched; over memory they lose about 17 %, which
