@@ -231,7 +231,8 @@ func (a *chaosApp) sender(rng *rand.Rand) {
 	// Each round waits first: a timer made already due (NewTimer(0)) is run
 	// by the goroutine that selects on it, which the race detector does not
 	// survive in a bubble (internal/racerepro).
-	tick := time.NewTimer(time.Duration(20+rng.IntN(60)) * time.Millisecond)
+	pause := func() time.Duration { return time.Duration(20+rng.IntN(60)) * time.Millisecond }
+	tick := time.NewTimer(pause())
 	defer tick.Stop()
 	for {
 		select {
@@ -241,7 +242,7 @@ func (a *chaosApp) sender(rng *rand.Rand) {
 		case <-a.l.stopSend:
 			return
 		}
-		tick.Reset(time.Duration(20+rng.IntN(60)) * time.Millisecond)
+		tick.Reset(pause())
 		rs := a.n.Remotes()
 		for range min(len(rs), 1+rng.IntN(2)) {
 			r := rs[rng.IntN(len(rs))]

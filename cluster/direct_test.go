@@ -380,10 +380,9 @@ func (h *hookNowWriter) writeNow(hdr, payload []byte) (int, error) {
 }
 
 // directLink is a sender's idle link to a receiver on nw, ready for a
-// direct send. Nothing wakes its writer again: no heartbeat or view falls
-// due for a minute, so a Send finds the link idle. (With the tests'
-// healthy interval, a heartbeat could take the writer between the wait
-// for idle and the Send, under -race and load.)
+// direct send. No heartbeat or view falls due for a minute, so little
+// wakes its writer while a test runs (the tests' healthy interval made a
+// Send under -race and load find the writer busy more often).
 func directLink(t *testing.T, nw *memory.Network) (*Node, Remote, *link) {
 	t.Helper()
 	quiet := []Option{WithHealthyInterval(time.Minute), WithNetworkTimeout(time.Hour)}

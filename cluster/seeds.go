@@ -156,41 +156,33 @@ func (n *Node) join(ctx context.Context, addrs []string, errs []error) (int, err
 // restarted all at once, or a node started before its seeds, converges
 // without a person.
 func (n *Node) rejoin() {
-	// The first round runs without a timer: one made already due
+	// Each round comes first, then the wait: a timer made already due
 	// (NewTimer(0)) is run by the goroutine that selects on it, which the
 	// race detector does not survive in a synctest bubble, where users test
 	// their clusters (internal/racerepro).
-	var t *time.Timer
-	defer func() {
-		if t != nil {
-			t.Stop()
+	t := time.NewTimer(n.opts.rejoinInterval)
+	defer t.Stop()
+	for n.ctx.Err() == nil {
+		n.rejoinRound()
+		t.Reset(n.opts.rejoinInterval)
+		select {
+		case <-t.C:
+		case <-n.ctx.Done():
 		}
-	}()
-	for {
-		if t != nil {
-			select {
-			case <-t.C:
-			case <-n.ctx.Done():
-				return
-			}
-		} else if n.ctx.Err() != nil {
-			return // closed before the first round
-		}
-		ctx, cancel := context.WithTimeout(n.ctx, n.opts.rejoinInterval)
-		addrs, errs := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)
-		others := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == n.self.Addr })
-		if len(n.Remotes()) < len(others) || len(addrs) == 0 {
-			if k, err := n.join(ctx, addrs, errs); err != nil {
-				n.log.Info("rejoining seeds failed; retrying", "err", err, "retry_in", n.opts.rejoinInterval)
-			} else {
-				n.log.Debug("rejoined seeds", "joined", k)
-			}
-		}
-		cancel()
-		if t == nil {
-			t = time.NewTimer(n.opts.rejoinInterval)
+	}
+}
+
+// rejoinRound is one round of rejoin.
+func (n *Node) rejoinRound() {
+	ctx, cancel := context.WithTimeout(n.ctx, n.opts.rejoinInterval)
+	defer cancel()
+	addrs, errs := resolveSeeds(ctx, n.opts.resolver, n.opts.seeds)
+	others := slices.DeleteFunc(slices.Clone(addrs), func(a string) bool { return a == n.self.Addr })
+	if len(n.Remotes()) < len(others) || len(addrs) == 0 {
+		if k, err := n.join(ctx, addrs, errs); err != nil {
+			n.log.Info("rejoining seeds failed; retrying", "err", err, "retry_in", n.opts.rejoinInterval)
 		} else {
-			t.Reset(n.opts.rejoinInterval)
+			n.log.Debug("rejoined seeds", "joined", k)
 		}
 	}
 }

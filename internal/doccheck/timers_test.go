@@ -3,6 +3,7 @@ package doccheck
 import (
 	"go/ast"
 	"go/constant"
+	"go/parser"
 	"go/token"
 	"testing"
 	"time"
@@ -45,30 +46,31 @@ func TestNoTimerMadeDue(t *testing.T) {
 }
 
 func TestEvalConst(t *testing.T) {
-	f := &ast.File{Decls: []ast.Decl{&ast.GenDecl{Tok: token.CONST, Specs: []ast.Spec{
-		&ast.ValueSpec{Names: []*ast.Ident{{Name: "none"}}, Values: []ast.Expr{&ast.BasicLit{Kind: token.INT, Value: "0"}}},
-	}}}}
-	timeSel := func(name string) ast.Expr {
-		return &ast.SelectorExpr{X: &ast.Ident{Name: "time"}, Sel: &ast.Ident{Name: name}}
+	f, err := parser.ParseFile(token.NewFileSet(), "x.go", "package x\nconst none = 0\n", 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	lit := func(v string) ast.Expr { return &ast.BasicLit{Kind: token.INT, Value: v} }
 	for _, c := range []struct {
-		e    ast.Expr
+		expr string
 		sign int
 		ok   bool
 	}{
-		{lit("0"), 0, true},
-		{&ast.UnaryExpr{Op: token.SUB, X: timeSel("Second")}, -1, true},
-		{&ast.BinaryExpr{X: lit("0"), Op: token.MUL, Y: timeSel("Second")}, 0, true},
-		{&ast.BinaryExpr{X: lit("20"), Op: token.MUL, Y: timeSel("Millisecond")}, 1, true},
-		{&ast.CallExpr{Fun: timeSel("Duration"), Args: []ast.Expr{lit("0")}}, 0, true},
-		{&ast.Ident{Name: "none"}, 0, true},
-		{&ast.Ident{Name: "d"}, 0, false},
-		{&ast.CallExpr{Fun: timeSel("Until"), Args: []ast.Expr{&ast.Ident{Name: "t"}}}, 0, false},
+		{"0", 0, true},
+		{"-time.Second", -1, true},
+		{"0 * time.Second", 0, true},
+		{"20 * time.Millisecond", 1, true},
+		{"time.Duration(0)", 0, true},
+		{"none", 0, true},
+		{"d", 0, false},
+		{"time.Until(t)", 0, false},
 	} {
-		v, ok := evalConst(c.e, fileConsts(f))
+		e, err := parser.ParseExpr(c.expr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, ok := evalConst(e, fileConsts(f))
 		if ok != c.ok || ok && constant.Sign(v) != c.sign {
-			t.Errorf("%#v: %v %v, want sign %d, %v", c.e, v, ok, c.sign, c.ok)
+			t.Errorf("%s: %v %v, want sign %d, %v", c.expr, v, ok, c.sign, c.ok)
 		}
 	}
 }
