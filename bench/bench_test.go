@@ -58,13 +58,15 @@ func newPair(name, layer string) (*bench.Pair, error) {
 		return bench.HandlerPair(name)
 	case "copy":
 		return bench.CopyingHandlerPair(name)
+	case "handoff":
+		return bench.HandoffPair(name)
 	}
 	return bench.ClusterPair(name)
 }
 
 func BenchmarkRoundTrip(b *testing.B) {
 	for _, name := range append(bench.Transports(), bench.References()...) {
-		layers := []string{"cluster", "raw"}
+		layers := []string{"cluster", "handoff", "raw"}
 		if bench.IsReference(name) {
 			layers = []string{"raw"}
 		}

@@ -149,6 +149,7 @@ type rtt struct {
 	transport      string
 	p50, p99       time.Duration // cluster
 	rawP50, rawP99 time.Duration
+	chanP50        time.Duration // raw, each message handed to the receiver through a channel
 	err            string
 }
 
@@ -352,6 +353,9 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 	if t == bench.TCP || t == bench.Memory {
 		layers = append(layers, "copy") // the Inbox's floor, where it has targets
 	}
+	if c.sections["latency"] {
+		layers = append(layers, "handoff") // the Inbox's floor in round trips
+	}
 	if bench.IsReference(t) {
 		layers = []string{"raw"}
 		if !bench.RefAvailable(t) {
@@ -371,6 +375,8 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 			pr, err = bench.HandlerPair(t)
 		case "copy":
 			pr, err = bench.CopyingHandlerPair(t)
+		case "handoff":
+			pr, err = bench.HandoffPair(t)
 		default:
 			pr, err = bench.ClusterPair(t)
 		}
@@ -393,6 +399,9 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 					continue
 				}
 				for _, l := range layers {
+					if l == "handoff" {
+						continue // it serves round trips only
+					}
 					rt, err := bench.ThroughputFor(pairs[l], s, c.duration)
 					if err != nil {
 						res.err = fmt.Sprintf("%s: %v", l, err)
@@ -411,7 +420,7 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 	}
 	if c.sections["latency"] {
 		res := rtt{transport: t}
-		var cl, raw [][]time.Duration
+		var cl, raw, handoff [][]time.Duration
 		for i := range c.rounds {
 			p.step("round trip: %s (round %d)", t, i+1)
 			if setupErr != nil {
@@ -428,15 +437,19 @@ func measurePairs(c *config, r *results, p *progress, t string) {
 					p.warn("round trip %s %s: %v", t, l, err)
 					continue
 				}
-				if l == "raw" {
+				switch l {
+				case "raw":
 					raw = append(raw, ds)
-				} else {
+				case "handoff":
+					handoff = append(handoff, ds)
+				default:
 					cl = append(cl, ds)
 				}
 			}
 		}
 		res.p50, res.p99 = pcts(cl)
 		res.rawP50, res.rawP99 = pcts(raw)
+		res.chanP50, _ = pcts(handoff)
 		r.rtts = append(r.rtts, res)
 	}
 }
