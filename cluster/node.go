@@ -111,6 +111,9 @@ func New(addr string, opts ...Option) (*Node, error) {
 	}
 	n.log = o.logger.With("node", adv)
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	for _, f := range o.onEvent {
+		n.events.onEvent(f)
+	}
 	go n.events.run()
 	n.wg.Go(n.acceptLoop)
 	n.wg.Go(n.maintain)
@@ -233,7 +236,8 @@ func (n *Node) Remotes() []Remote {
 // reconnected). Callbacks run on one goroutine of the node, one at a time,
 // in the order the events happened, and never under a node lock; a slow
 // callback delays later callbacks only. Callbacks may call any method but
-// Close.
+// Close. A callback registered after New sees the events from then on
+// only; WithOnEvent registers one before the node starts.
 func (n *Node) RemoteAdded(f func(Remote)) { n.events.onAdded(f) }
 
 // RemoteRemoved registers f to run whenever a remote is removed, gracefully

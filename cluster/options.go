@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -49,6 +50,7 @@ type options struct {
 	logger            *slog.Logger
 	inboxSize         int
 	handler           func(*Message)
+	onEvent           []func(Event)
 	maxMessageSize    int
 	sendQueueSize     int
 	maxHandshakes     int
@@ -245,6 +247,22 @@ func WithInboxSize(n int) Option {
 func WithHandler(h func(*Message)) Option {
 	return func(o *options) error {
 		o.handler = h
+		return nil
+	}
+}
+
+// WithOnEvent registers f as OnEvent does, before the node starts, so
+// that f sees every membership event from the first. A callback
+// registered after New returns sees only the events from then on, and
+// New's node may already have joined a seed in the background
+// (WithSeeds) or been dialled by a peer. It may be given more than once;
+// the callbacks run in the order given. A nil f is an error.
+func WithOnEvent(f func(Event)) Option {
+	return func(o *options) error {
+		if f == nil {
+			return errors.New("cluster: WithOnEvent: nil callback")
+		}
+		o.onEvent = append(o.onEvent, f)
 		return nil
 	}
 }

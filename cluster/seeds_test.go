@@ -7,10 +7,14 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/peerkit/peerkit/transport/memory"
 )
 
 // dnsServer is a real DNS server in the test process (github.com/miekg/dns)
@@ -210,5 +214,36 @@ func TestWithSeedsValidatesTheForms(t *testing.T) {
 	}
 	if _, err := New("127.0.0.1:0", WithRejoinInterval(0)); err == nil || !strings.Contains(err.Error(), "WithRejoinInterval") {
 		t.Errorf("WithRejoinInterval(0): %v", err)
+	}
+}
+
+// A callback given with WithOnEvent sees the first addition of a node
+// that joins its seed in the background as New returns; one registered
+// once the seed is in sees nothing of it (the race WithOnEvent closes).
+func TestWithOnEventSeesTheFirstAddition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		newMemNode(t, nw, "10.0.0.1:7946")
+		var mu sync.Mutex
+		var early []Event
+		n := newMemNode(t, nw, "10.0.0.2:7946", WithSeeds("10.0.0.1:7946"),
+			WithOnEvent(func(e Event) { mu.Lock(); early = append(early, e); mu.Unlock() }),
+			WithOnEvent(func(e Event) { mu.Lock(); early = append(early, Event{}); mu.Unlock() }))
+		eventually(t, 5*time.Second, func() bool { return len(n.Remotes()) == 1 }, func() string { return meshReport([]*Node{n}) })
+		var late atomic.Int32
+		n.RemoteAdded(func(Remote) { late.Add(1) })
+		synctest.Wait()
+		mu.Lock()
+		defer mu.Unlock()
+		if len(early) != 2 || early[0].Kind != EventAdded || early[0].Remote.Addr() != "10.0.0.1:7946" || early[1] != (Event{}) {
+			t.Fatalf("WithOnEvent callbacks saw %+v; want the seed's addition, then the second callback's mark", early)
+		}
+		if k := late.Load(); k != 0 {
+			t.Fatalf("a callback registered after the join saw %d additions", k)
+		}
+	})
+	if _, err := New("127.0.0.1:0", WithOnEvent(nil)); err == nil || !strings.Contains(err.Error(), "WithOnEvent") {
+		t.Errorf("WithOnEvent(nil): %v", err)
 	}
 }
