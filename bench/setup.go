@@ -435,6 +435,7 @@ type chanEnd struct {
 	err   error         // why reading stopped; set before msgs is closed
 	quit  chan struct{} // closed by stop
 	ended chan struct{} // closed when the reading goroutine returns
+	once  sync.Once     // stop's
 }
 
 func newChanEnd(c net.Conn) *chanEnd {
@@ -474,9 +475,10 @@ func (e *chanEnd) Recv() (int, error) {
 	return len(m), nil
 }
 
-// stop waits for the reading goroutine, once the conn is closed.
+// stop waits for the reading goroutine, once the conn is closed. It may
+// be called more than once.
 func (e *chanEnd) stop() {
-	close(e.quit)
+	e.once.Do(func() { close(e.quit) })
 	<-e.ended
 }
 

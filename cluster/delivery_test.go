@@ -223,3 +223,28 @@ func TestCallbacksInOrderOutsideLocksAndNonBlocking(t *testing.T) {
 		}
 	})
 }
+
+// Nil callbacks are ignored: before, the dispatcher called them at the
+// first event and the process crashed.
+func TestNilCallbacksIgnored(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		nw := memory.NewNetwork()
+		defer nw.Close()
+		a, b := pair(t, nw)
+		a.RemoteAdded(nil)
+		a.RemoteRemoved(nil)
+		a.RemoteChanged(nil)
+		a.OnEvent(nil)
+		seen := make(chan Event, 4)
+		a.OnEvent(func(e Event) { seen <- e })
+		b.Close()
+		select {
+		case e := <-seen:
+			if e.Kind != EventRemoved {
+				t.Fatalf("first event %v, want a removal", e.Kind)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("no removal seen")
+		}
+	})
+}

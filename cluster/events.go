@@ -125,25 +125,39 @@ func (d *dispatcher) wants() (listened, snapshot bool) {
 	return len(d.added)+len(d.removed)+len(d.changed)+len(d.all) > 0, len(d.changed) > 0
 }
 
+// The on methods register a callback; a nil one is ignored (it would
+// crash the dispatcher at the first event).
 func (d *dispatcher) onAdded(f func(Remote)) {
+	if f == nil {
+		return
+	}
 	d.mu.Lock()
 	d.added = append(d.added, f)
 	d.mu.Unlock()
 }
 
 func (d *dispatcher) onRemoved(f func(Remote)) {
+	if f == nil {
+		return
+	}
 	d.mu.Lock()
 	d.removed = append(d.removed, f)
 	d.mu.Unlock()
 }
 
 func (d *dispatcher) onEvent(f func(Event)) {
+	if f == nil {
+		return
+	}
 	d.mu.Lock()
 	d.all = append(d.all, f)
 	d.mu.Unlock()
 }
 
 func (d *dispatcher) onChanged(f func([]Remote)) {
+	if f == nil {
+		return
+	}
 	d.mu.Lock()
 	d.changed = append(d.changed, f)
 	d.mu.Unlock()

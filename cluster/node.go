@@ -236,8 +236,10 @@ func (n *Node) Remotes() []Remote {
 // reconnected). Callbacks run on one goroutine of the node, one at a time,
 // in the order the events happened, and never under a node lock; a slow
 // callback delays later callbacks only. Callbacks may call any method but
-// Close. A callback registered after New sees the events from then on
-// only; WithOnEvent registers one before the node starts.
+// Close. A callback registered after New sees the events delivered after
+// it is registered, which may include some that happened just before but
+// not all of them; WithOnEvent registers one before the node starts. A nil
+// f is ignored.
 func (n *Node) RemoteAdded(f func(Remote)) { n.events.onAdded(f) }
 
 // RemoteRemoved registers f to run whenever a remote is removed, gracefully

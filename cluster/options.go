@@ -253,9 +253,9 @@ func WithHandler(h func(*Message)) Option {
 
 // WithOnEvent registers f as OnEvent does, before the node starts, so
 // that f sees every membership event from the first. A callback
-// registered after New returns sees only the events from then on, and
-// New's node may already have joined a seed in the background
-// (WithSeeds) or been dialled by a peer. It may be given more than once;
+// registered after New returns may miss the first ones: by then the node
+// may have joined a seed in the background (WithSeeds) or been dialled by
+// a peer. It may be given more than once;
 // the callbacks run in the order given. A nil f is an error.
 func WithOnEvent(f func(Event)) Option {
 	return func(o *options) error {

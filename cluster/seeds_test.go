@@ -231,6 +231,7 @@ func TestWithOnEventSeesTheFirstAddition(t *testing.T) {
 			WithOnEvent(func(e Event) { mu.Lock(); early = append(early, e); mu.Unlock() }),
 			WithOnEvent(func(e Event) { mu.Lock(); early = append(early, Event{}); mu.Unlock() }))
 		eventually(t, 5*time.Second, func() bool { return len(n.Remotes()) == 1 }, func() string { return meshReport([]*Node{n}) })
+		synctest.Wait() // the addition has been delivered
 		var late atomic.Int32
 		n.RemoteAdded(func(Remote) { late.Add(1) })
 		synctest.Wait()

@@ -118,7 +118,7 @@ func markdown(r *results, svg string) string {
 
 	if len(r.rtts) > 0 {
 		w("## Round trip, 64 B ping-pong\n\n")
-		w("*through a channel* is the raw conns with each side's messages handed to the receiving goroutine through a channel by a goroutine that reads the conn, each payload in a new slice: the least that a receive API giving messages to the application's goroutine, as the Inbox does, adds to a raw conn (two goroutine wake-ups per round trip, whose cost depends on the machine and its load: on the 2-core VM of these figures, one build's tcp round trip measured 1.6× raw in one hour and 2.4× in another, 1.1× through a channel).\n\n")
+		w("*through a channel* is the raw conns with each side's messages handed to the receiving goroutine through a channel by a goroutine that reads the conn, each payload in a new slice: the least that a receive API giving messages to the application's goroutine, as the Inbox does, adds to a raw conn (two goroutine wake-ups per round trip, which raw does not pay, and whose cost depends on the machine and its load: the ratio to it is what the cluster layer adds to any channel-based receive).\n\n")
 		w("| transport | cluster p50 | cluster p99 | raw p50 | raw p99 | through a channel p50 | p50 ratio | target | ratio to through a channel |\n")
 		w("|---|---:|---:|---:|---:|---:|---:|---|---:|\n")
 		for _, t := range r.rtts {
