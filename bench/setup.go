@@ -408,22 +408,18 @@ func rawPair(name string, end func(net.Conn) (Endpoint, func())) (*Pair, error) 
 		p.Close()
 		return nil, err
 	}
-	var stops []func()
-	p.close = append(p.close, func() {
-		a.Close()
-		b.Close()
-		for _, stop := range stops {
-			stop()
-		}
-	})
 	var sa, sb func()
 	p.A, sa = end(a)
 	p.B, sb = end(b)
-	for _, stop := range []func(){sa, sb} {
-		if stop != nil {
-			stops = append(stops, stop)
+	p.close = append(p.close, func() {
+		a.Close()
+		b.Close()
+		for _, stop := range []func(){sa, sb} {
+			if stop != nil {
+				stop()
+			}
 		}
-	}
+	})
 	return p, nil
 }
 
