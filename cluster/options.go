@@ -255,8 +255,8 @@ func WithHandler(h func(*Message)) Option {
 // that f sees every membership event from the first. A callback
 // registered after New returns may miss the first ones: by then the node
 // may have joined a seed in the background (WithSeeds) or been dialled by
-// a peer. It may be given more than once;
-// the callbacks run in the order given. A nil f is an error.
+// a peer. It may be given more than once; the callbacks run in the order
+// given. A nil f is an error.
 func WithOnEvent(f func(Event)) Option {
 	return func(o *options) error {
 		if f == nil {

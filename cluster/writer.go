@@ -291,16 +291,17 @@ func (w *frameWriter) flush() error {
 
 // A payload of vectoredMin bytes or more that does not fit in the
 // buffer's room goes out with the buffered bytes in one vectored write
-// (writev) instead of being copied through the buffer. Measured over TCP
-// loopback (go run ./bench/cmd/report -sections throughput -transports tcp
-// -sizes 65536,262144, nine alternating pairs of builds): at 64 KiB
-// writev gave the handler 0.78-1.20x raw's throughput (median 0.92)
-// against 0.81-0.99x (0.85) copying the first 16 KiB through the buffer as
-// bufio.Writer does, and the Inbox 0.52-0.79x (0.73) against 0.59-0.85x
-// (0.68); at 256 KiB the two were within noise. (An earlier build of the
-// writer measured the opposite at 64 KiB, 0.3x against 0.65-0.7x, and
-// copied payloads above 32 KiB.) At 16 KiB the vectored write gave the
-// handler 1.0-1.1x against 0.75-0.9x copied.
+// (writev) instead of being copied through the buffer as bufio.Writer
+// does. Measured over TCP loopback, ratios to raw, vectored and copied
+// builds alternating (go run ./bench/cmd/report -sections throughput
+// -transports tcp -sizes ...):
+//   - 16 KiB: handler 1.0-1.1x vectored, 0.75-0.9x copied;
+//   - 64 KiB, nine pairs: handler 0.78-1.20x (median 0.92) against
+//     0.81-0.99x (0.85); Inbox 0.52-0.79x (0.73) against 0.59-0.85x (0.68);
+//   - 256 KiB: within noise.
+//
+// (An earlier build of the writer measured 0.3x against 0.65-0.7x at 64
+// KiB, and copied payloads above 32 KiB.)
 const vectoredMin = linkBufferSize / 2
 
 func (w *frameWriter) frame(typ byte, body []byte) error {
